@@ -1,0 +1,155 @@
+"""The ``llmops-ci`` command line: parse, call one stage function, print.
+
+Nothing heavy is imported here: each subcommand imports its stage module only
+when it runs, so ``llmops-ci validate`` starts as fast as jsonschema and yaml.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from llmops_ci import __version__
+from llmops_ci.errors import EXIT_BAD_INPUT, EXIT_EXTERNAL, EXIT_OK, ConfigProblems, LlmopsError
+
+EXIT_CODES = """exit codes:
+  0  success
+  1  a verdict said no (a gate failed, a promotion was refused)
+  2  bad input or usage (config, suite, gate file, flag, model directory)
+  3  an outside system failed (MLflow, the forge, the cloud)
+"""
+
+
+def _common(p: argparse.ArgumentParser, record: bool = True, registry: bool = False) -> None:
+    p.add_argument("--config", default=os.environ.get("LLMOPS_CONFIG", "llmops.yaml"), metavar="PATH",
+                   help="pipeline config (default: ./llmops.yaml, or $LLMOPS_CONFIG)")
+    if record:
+        p.add_argument("--run-record", metavar="PATH",
+                       help="run record to read and write (default: .llmops/run.json beside the config, or $LLMOPS_RUN_RECORD)")
+    if registry:
+        p.add_argument("--tracking-uri", metavar="URI",
+                       help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else registry.tracking_uri)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="llmops-ci",
+        description="Take a language model from a pull request to production: fine-tune, evaluate, register, promote.",
+        epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"llmops-ci {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("validate", help="check llmops.yaml and every file it refers to",
+                       description="Check llmops.yaml against its schema and check what it refers to "
+                                   "(datasets, model directory, suites, gate policies, environment aliases). "
+                                   "Reports every problem at once, one line each.",
+                       epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _common(p, record=False)
+    p.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("register", help="register a model directory in MLflow with provenance, alias `candidate`",
+                       description="Log a Hugging Face model directory to MLflow (transformers flavor), register a version "
+                                   "tagged with its provenance and point the alias `candidate` at it. The same model files "
+                                   "registered again return the existing version.",
+                       epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _common(p, registry=True)
+    p.add_argument("--model", metavar="DIR", help="model directory (default: what `finetune` wrote in the run record)")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.set_defaults(func=cmd_register)
+
+    p = sub.add_parser("registry", help="inspect the model registry",
+                       epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    rsub = p.add_subparsers(dest="registry_command", metavar="ACTION", required=True)
+    q = rsub.add_parser("show", help="list versions with their aliases and provenance",
+                        epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _common(q, record=False, registry=True)
+    q.add_argument("--name", help="registered model name (default: registry.model_name or project.name)")
+    q.add_argument("--format", choices=("text", "json"), default="text")
+    q.set_defaults(func=cmd_registry_show)
+    return parser
+
+
+# -- commands -------------------------------------------------------------------
+
+def cmd_validate(args) -> int:
+    from pathlib import Path
+
+    from llmops_ci.config import check_config
+
+    config, problems = check_config(Path(args.config))
+    if args.format == "json":
+        print(json.dumps({"config": args.config, "valid": not problems,
+                          "problems": [p.as_dict() for p in problems]}, indent=2))
+    else:
+        for problem in problems:
+            print(problem, file=sys.stderr)
+        if not problems:
+            print(f"{config.display}: valid (project {config.project}, {len(config.environments)} environments)")
+    return EXIT_BAD_INPUT if problems else EXIT_OK
+
+
+def cmd_register(args) -> int:
+    from llmops_ci.stages.register import run_register
+
+    result = run_register(args.config, args.model, args.run_record, args.tracking_uri, progress=_progress)
+    if args.format == "json":
+        print(json.dumps(result, indent=2, sort_keys=True))
+    else:
+        state = "registered" if result["created"] else "already registered"
+        print(f"{result['name']} version {result['version']} {state}: {result['uri']} (aliases: {', '.join(result['aliases'])})")
+    return EXIT_OK
+
+
+def cmd_registry_show(args) -> int:
+    from llmops_ci.stages.register import run_registry_show
+
+    versions = run_registry_show(args.config, args.name, args.tracking_uri)
+    if args.format == "json":
+        print(json.dumps(versions, indent=2, sort_keys=True))
+        return EXIT_OK
+    if not versions:
+        print("no versions registered yet")
+    for v in versions:
+        prov = v["provenance"]
+        aliases = ",".join(v["aliases"]) or "-"
+        print(f"{v['name']} v{v['version']}  aliases={aliases}  commit={(prov.get('git_commit') or '-')[:12]}"
+              f"  config={prov.get('config_sha256', '-')[:12]}  data={prov.get('dataset.train.sha256', '-')[:12]}"
+              f"  content={prov.get('content_sha256', '-')[:12]}  base={prov.get('base_model', '-')}")
+    return EXIT_OK
+
+
+def _progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except LlmopsError as exc:
+        from llmops_ci.secrets import redact
+
+        for line in exc.lines:
+            print(redact(line), file=sys.stderr)
+        if isinstance(exc, ConfigProblems) and getattr(args, "format", "text") == "json":
+            print(json.dumps({"problems": [p.as_dict() for p in exc.problems]}, indent=2))
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        # MLflow's own errors (a refused request, a bad store) are outside failures.
+        if type(exc).__name__ in ("MlflowException", "RestException"):
+            from llmops_ci.secrets import redact
+
+            print(f"MLflow error: {redact(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)}", file=sys.stderr)
+            return EXIT_EXTERNAL
+        raise
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

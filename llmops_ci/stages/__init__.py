@@ -1,0 +1,1 @@
+"""One function per CLI stage: read the config and run record, call the layers, write the record."""
