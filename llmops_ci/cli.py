@@ -94,7 +94,7 @@ def cmd_validate(args) -> int:
 def cmd_register(args) -> int:
     from llmops_ci.stages.register import run_register
 
-    result = run_register(args.config, args.model, args.run_record, args.tracking_uri, progress=_progress)
+    result = _on_stderr(run_register, args.config, args.model, args.run_record, args.tracking_uri, progress=_progress)
     if args.format == "json":
         print(json.dumps(result, indent=2, sort_keys=True))
     else:
@@ -106,7 +106,7 @@ def cmd_register(args) -> int:
 def cmd_registry_show(args) -> int:
     from llmops_ci.stages.register import run_registry_show
 
-    versions = run_registry_show(args.config, args.name, args.tracking_uri)
+    versions = _on_stderr(run_registry_show, args.config, args.name, args.tracking_uri)
     if args.format == "json":
         print(json.dumps(versions, indent=2, sort_keys=True))
         return EXIT_OK
@@ -119,6 +119,15 @@ def cmd_registry_show(args) -> int:
               f"  config={prov.get('config_sha256', '-')[:12]}  data={prov.get('dataset.train.sha256', '-')[:12]}"
               f"  content={prov.get('content_sha256', '-')[:12]}  base={prov.get('base_model', '-')}")
     return EXIT_OK
+
+
+def _on_stderr(fn, *args, **kwargs):
+    """Run a stage with stdout sent to stderr: libraries print there (MLflow's run links),
+    and stdout is kept for the command's own result (``--format json`` must parse)."""
+    import contextlib
+
+    with contextlib.redirect_stdout(sys.stderr):
+        return fn(*args, **kwargs)
 
 
 def _progress(message: str) -> None:

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Set up everything the tests need on a fresh Debian machine, then run them all.
+# Usage: scripts/test.sh [pytest args...]   (e.g. -m "not slow" for the quick set)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# System packages: PostgreSQL for the MLflow server tests.
+need_apt=()
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}"
+fi
+
+# The CPU build of torch first: a bare `torch` requirement would pull a CUDA build.
+python3 -m pip install -q torch==2.13.0
+python3 -m pip install -q -e ".[test]"
+
+export MLFLOW_DISABLE_TELEMETRY=true DO_NOT_TRACK=true DEEPEVAL_TELEMETRY_OPT_OUT=1
+set +e
+python3 -m pytest "$@"
+rc=$?
+set -e
+if [ "$rc" -eq 5 ]; then
+  echo "pytest collected no tests: treating that as a failure" >&2
+  exit 1
+fi
+exit "$rc"

@@ -1,0 +1,80 @@
+"""Shared fixtures: an example project, tiny real models, and real servers.
+
+Servers (PostgreSQL, `mlflow server`) start once per test session on free
+loopback ports and stop at the end; if one cannot start, the tests that use it
+error with the reason.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("DO_NOT_TRACK", "true")
+os.environ.setdefault("DEEPEVAL_TELEMETRY_OPT_OUT", "1")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# The tests choose their store explicitly; a developer's own must not leak in.
+os.environ.pop("MLFLOW_TRACKING_URI", None)
+os.environ.pop("LLMOPS_RUN_RECORD", None)
+
+
+def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+    """Run the real `llmops-ci` entry point in a subprocess."""
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run([sys.executable, "-m", "llmops_ci", *args], cwd=cwd, env=full_env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A copy of the shipped example project (llmops.yaml + data) in a temp folder."""
+    dest = tmp_path / "project"
+    shutil.copytree(REPO / "examples", dest)
+    return dest
+
+
+def make_tiny_model(path: Path, seed: int = 0, n_embd: int = 32) -> Path:
+    """A tiny GPT-2 built from a config (no hub) and saved with save_pretrained."""
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    torch.manual_seed(seed)
+    config = GPT2Config(n_layer=1, n_head=2, n_embd=n_embd, n_positions=64, vocab_size=128,
+                        bos_token_id=0, eos_token_id=0)
+    GPT2LMHeadModel(config).save_pretrained(path)
+    return path
+
+
+@pytest.fixture
+def tiny_model(tmp_path: Path) -> Path:
+    return make_tiny_model(tmp_path / "tiny-model")
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    from servers import PostgresServer
+
+    server = PostgresServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(postgres, tmp_path_factory):
+    """A real `mlflow server` backed by PostgreSQL."""
+    from servers import MlflowServer
+
+    base = tmp_path_factory.mktemp("mlflow-server")
+    server = MlflowServer(postgres.createdb("mlflow"), base / "artifacts", base / "server.log").start()
+    yield server
+    server.stop()
