@@ -50,6 +50,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
     p.set_defaults(func=cmd_validate)
 
+    p = sub.add_parser("finetune", help="fine-tune the base model here or as a SkyPilot managed job",
+                       description="Build the finetune task from llmops.yaml and run it: on this machine "
+                                   "(backend local, the default) or as a SkyPilot managed job on cloud GPUs "
+                                   "(backend skypilot). A rerun resumes from the last checkpoint.",
+                       epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _common(p)
+    p.add_argument("--backend", choices=("local", "skypilot"), help="override training.backend")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the SkyPilot task YAML (runnable with `sky jobs launch`) and stop")
+    p.add_argument("--detach", action="store_true", help="skypilot: return once the job is submitted")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--status", type=int, metavar="JOB", help="print the status of managed job JOB")
+    group.add_argument("--wait", type=int, metavar="JOB", help="stream and wait for managed job JOB, then record it")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.set_defaults(func=cmd_finetune)
+
     p = sub.add_parser("register", help="register a model directory in MLflow with provenance, alias `candidate`",
                        description="Log a Hugging Face model directory to MLflow (transformers flavor), register a version "
                                    "tagged with its provenance and point the alias `candidate` at it. The same model files "
@@ -89,6 +105,29 @@ def cmd_validate(args) -> int:
         if not problems:
             print(f"{config.display}: valid (project {config.project}, {len(config.environments)} environments)")
     return EXIT_BAD_INPUT if problems else EXIT_OK
+
+
+def cmd_finetune(args) -> int:
+    from llmops_ci.stages import finetune
+
+    if args.status is not None or args.wait is not None:
+        result = _on_stderr(finetune.run_finetune_job, args.config, args.status if args.status is not None else args.wait,
+                            wait=args.wait is not None, run_record=args.run_record, progress=_progress)
+    else:
+        result = _on_stderr(finetune.run_finetune, args.config, backend=args.backend, dry_run=args.dry_run,
+                            detach=args.detach, run_record=args.run_record, progress=_progress)
+    if args.format == "json":
+        print(json.dumps(result, indent=2, sort_keys=True))
+    elif result.get("dry_run"):
+        print(result["task_yaml"], end="")
+    elif "model_dir" in result or "model_uri" in result:
+        where = result.get("model_uri") or result["model_dir"]
+        loss = result.get("last_logged_loss")
+        print(f"finetune {result.get('status', 'succeeded').lower()}: model at {where}"
+              + (f" (loss {result['first_logged_loss']:.4f} -> {loss:.4f})" if loss is not None and result.get("first_logged_loss") is not None else ""))
+    else:
+        print(f"managed job {result.get('job_id')}: {result.get('status')}")
+    return EXIT_OK
 
 
 def cmd_register(args) -> int:

@@ -232,6 +232,26 @@ class Registry:
                 return candidate
         raise ExternalFailure(f"{info.uri}: downloaded artifacts hold no config.json under {local}")
 
+    def stage_artifact(self, run_id: str, stage: str, artifact_path: str) -> str:
+        """``runs:/…/artifact_path`` of the MLflow run that ``stage`` of llmops run ``run_id`` logged."""
+        exp = self._call("get experiment", self._mlflow.get_experiment_by_name, self.experiment)
+        runs = [] if exp is None else self._call(
+            "search runs", self.client.search_runs, [exp.experiment_id],
+            filter_string=f"tags.`llmops.run_id` = '{run_id}' and tags.`llmops.stage` = '{stage}'",
+            order_by=["attributes.start_time DESC"], max_results=1)
+        if not runs:
+            raise ExternalFailure(f"no MLflow run for stage {stage} of run {run_id} in experiment {self.experiment} "
+                                  f"at {redact(self.tracking_uri)}: did the job log to this tracking server?")
+        return f"runs:/{runs[0].info.run_id}/{artifact_path}"
+
+    def fetch_model(self, uri: str, dest: Path) -> Path:
+        """A local copy of a model at ``runs:/…``, ``s3://…`` and other artifact URIs."""
+        local = Path(self._call("download artifacts", self._mlflow.artifacts.download_artifacts,
+                                artifact_uri=uri, dst_path=str(dest)))
+        if not (local / "config.json").is_file():
+            raise BadInput(f"{uri}: not a model directory: no config.json in what was downloaded")
+        return local
+
     # -- writing -------------------------------------------------------------
     def set_alias(self, alias: str, version: int) -> None:
         self._call("set alias", self.client.set_registered_model_alias, self.model_name, alias, str(version))

@@ -52,15 +52,21 @@ def run_register(config_path: str | None, model: str | None, run_record: str | N
     config = load_config(config_path)
     rec_path = record_path(config, run_record)
     record = RunRecord.load_or_new(config, rec_path) if model else RunRecord.load(rec_path)
-    if model:
-        model_dir = check_model_dir(Path(model))
-    else:
-        finetune = record.succeeded("finetune")
-        model_dir = check_model_dir(Path(finetune["result"]["model_dir"]), flag="--model")
+    from llmops_ci.config import is_remote
+
+    source = model
+    if not source:
+        finetune = record.succeeded("finetune")["result"]
+        source = finetune.get("model_uri") or finetune["model_dir"]
+    remote = is_remote(source) or source.startswith("runs:/")
+    if not remote:
+        model_dir = check_model_dir(Path(source))
 
     from llmops_ci.registry import open_registry
 
     registry = open_registry(config, tracking_uri)
+    if remote:  # a cloud job's output: fetch it, then register the local copy
+        model_dir = registry.fetch_model(source, config.root / ".llmops" / "fetched" / record.run_id)
     with record.running("register") as stage:
         info = registry.register(model_dir, config.data["model"]["kind"], provenance_tags(config, record), progress)
         stage["result"] = {**info.as_dict(), "created": info.created, "model_dir": str(model_dir.resolve()),
