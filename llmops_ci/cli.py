@@ -66,6 +66,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.set_defaults(func=cmd_finetune)
 
+    p = sub.add_parser("evaluate", help="score the model with domain suites and judge the gates",
+                       description="Run the domain suites on the candidate (batched, cached generation; DeepEval "
+                                   "metrics), judge the gate policies against thresholds and against the model behind "
+                                   "the baseline alias (paired non-inferiority), and write results.json, summary.md, "
+                                   "junit.xml and report.html. Exit 1 when a required gate fails.",
+                       epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _common(p, registry=True)
+    p.add_argument("--model", metavar="DIR|URI",
+                   help="model directory or models:/NAME@ALIAS (default: what finetune wrote, else @candidate)")
+    p.add_argument("--suite", action="append", metavar="NAME", help="suite to run (repeatable; default: evaluation.suites)")
+    p.add_argument("--baseline", metavar="ALIAS", help="baseline alias (default: evaluation.baseline_alias)")
+    p.add_argument("--baseline-results", metavar="PATH",
+                   help="compare with a results.json instead of the model behind the alias (refused if not comparable)")
+    p.add_argument("--report-dir", metavar="DIR", help="where reports go (default: .llmops/report)")
+    p.add_argument("--backend", choices=("local", "skypilot"), default="local",
+                   help="run the evaluation here or as a SkyPilot managed job (default: local)")
+    p.add_argument("--list-suites", action="store_true", help="list installed suites and exit")
+    p.add_argument("--list-metrics", action="store_true", help="list available metric types and exit")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.set_defaults(func=cmd_evaluate)
+
     p = sub.add_parser("register", help="register a model directory in MLflow with provenance, alias `candidate`",
                        description="Log a Hugging Face model directory to MLflow (transformers flavor), register a version "
                                    "tagged with its provenance and point the alias `candidate` at it. The same model files "
@@ -127,6 +148,40 @@ def cmd_finetune(args) -> int:
               + (f" (loss {result['first_logged_loss']:.4f} -> {loss:.4f})" if loss is not None and result.get("first_logged_loss") is not None else ""))
     else:
         print(f"managed job {result.get('job_id')}: {result.get('status')}")
+    return EXIT_OK
+
+
+def cmd_evaluate(args) -> int:
+    from llmops_ci.stages import evaluate
+
+    if args.list_suites:
+        suites = _on_stderr(evaluate.list_suites)
+        if args.format == "json":
+            print(json.dumps(suites, indent=2))
+        for s in suites if args.format == "text" else []:
+            print(f"{s['name']:14s} {s['cases']:4d} cases  metrics: {', '.join(s['metrics'])}  {s['description']}")
+        return EXIT_OK
+    if args.list_metrics:
+        from llmops_ci.evaluation.metrics import deepeval_metric_names, needs_judge, own_metric_names
+
+        for name in sorted(set(deepeval_metric_names()) | set(own_metric_names())):
+            origin = "llmops-ci" if name in own_metric_names() else "deepeval"
+            print(f"{name:36s} {origin:10s} {'needs evaluation.judge' if needs_judge(name) else 'offline'}")
+        return EXIT_OK
+    if args.backend == "skypilot":
+        result = _on_stderr(evaluate.run_evaluate_remote, args.config, args.model, args.suite, args.baseline,
+                            args.run_record, progress=_progress)
+    else:
+        result = _on_stderr(evaluate.run_evaluate, args.config, model=args.model, suites=args.suite,
+                            baseline_alias=args.baseline, baseline_results=args.baseline_results,
+                            report_dir=args.report_dir, run_record=args.run_record, tracking_uri=args.tracking_uri,
+                            progress=_progress)
+    if args.format == "json":
+        print(json.dumps(result, indent=2, sort_keys=True))
+    else:
+        for name, dom in result.get("domains", {}).items():
+            print(f"llmops/{name}: {dom['verdict']}")
+        print(f"verdict: {result.get('verdict')}  report: {result.get('report', {}).get('html')}")
     return EXIT_OK
 
 

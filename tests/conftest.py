@@ -30,7 +30,10 @@ os.environ.pop("LLMOPS_RUN_RECORD", None)
 
 def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
     """Run the real `llmops-ci` entry point in a subprocess."""
-    full_env = {**os.environ, **(env or {})}
+    # A test that used MLflow in-process may have exported MLFLOW_TRACKING_URI;
+    # the CLI must see only what the test passes explicitly.
+    full_env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
+    full_env.update(env or {})
     return subprocess.run([sys.executable, "-m", "llmops_ci", *args], cwd=cwd, env=full_env,
                           capture_output=True, text=True, timeout=timeout)
 

@@ -74,6 +74,9 @@ def test_resolve_alias_and_download(project, tiny_model, tmp_path):
 
     assert register(project, tiny_model).returncode == 0
     registry = open_registry(load_config(project / "llmops.yaml"))
+    import os
+
+    assert "MLFLOW_TRACKING_URI" not in os.environ  # in-process use must not leak into child processes
     info = registry.resolve("models:/clinic-assistant@candidate")
     assert info.version == 1
     assert registry.resolve("models:/clinic-assistant/1").version == 1

@@ -39,6 +39,25 @@ def _quiet_mlflow_env() -> None:
     os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
 
 
+def use_tracking_uri(uri: str) -> None:
+    """Point MLflow's fluent API at ``uri`` without leaking it into os.environ.
+
+    mlflow.set_tracking_uri also exports MLFLOW_TRACKING_URI, which every child
+    process (and every later open_registry in this process) would then take
+    over the URI in llmops.yaml.
+    """
+    import mlflow
+
+    saved = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
 @dataclass
 class ModelVersionInfo:
     name: str
@@ -87,8 +106,7 @@ class Registry:
         from mlflow import MlflowClient
 
         self._mlflow = mlflow
-        mlflow.set_tracking_uri(tracking_uri)
-        mlflow.set_registry_uri(tracking_uri)
+        use_tracking_uri(tracking_uri)
         self.client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
 
     # -- reachability ------------------------------------------------------------
@@ -251,6 +269,62 @@ class Registry:
         if not (local / "config.json").is_file():
             raise BadInput(f"{uri}: not a model directory: no config.json in what was downloaded")
         return local
+
+    # -- evaluations -------------------------------------------------------------
+    def log_evaluation(self, content_sha256: str, suite: str, eval_hash: str, results: dict, metrics: dict[str, float],
+                       tags: dict[str, str], report_dir: Path | None = None) -> str:
+        """Store one suite's results for a model (by content hash) so later runs can reuse them."""
+        import json
+        import tempfile
+
+        mlflow = self._mlflow
+        all_tags = {"llmops.stage": "evaluate", "llmops.suite": suite, "llmops.eval_hash": eval_hash,
+                    CONTENT_TAG: content_sha256, **tags}
+        with self._call("start run", mlflow.start_run, experiment_id=self._experiment_id(),
+                        run_name=f"evaluate-{suite}-{content_sha256[:8]}", tags=all_tags) as run:
+            clean = {k: v for k, v in metrics.items() if v is not None}
+            for i in range(0, len(clean), 900):  # MLflow caps a batch at 1000 metrics
+                mlflow.log_metrics(dict(list(clean.items())[i:i + 900]))
+            with tempfile.TemporaryDirectory() as tmp:
+                path = Path(tmp) / f"{suite}.json"
+                path.write_text(json.dumps(results, sort_keys=True))
+                mlflow.log_artifact(str(path), artifact_path="evaluation")
+            if report_dir is not None and report_dir.is_dir():
+                mlflow.log_artifacts(str(report_dir), artifact_path="report")
+            return run.info.run_id
+
+    def find_evaluation(self, content_sha256: str, suite: str, eval_hash: str) -> dict | None:
+        """Stored results of ``suite`` for the model with this content, under this evaluation hash."""
+        import json
+        import tempfile
+
+        exp = self._call("get experiment", self._mlflow.get_experiment_by_name, self.experiment)
+        if exp is None:
+            return None
+        runs = self._call("search runs", self.client.search_runs, [exp.experiment_id],
+                          filter_string=(f"tags.`llmops.stage` = 'evaluate' and tags.`llmops.suite` = '{suite}' and "
+                                         f"tags.`{CONTENT_TAG}` = '{content_sha256}' and "
+                                         f"tags.`llmops.eval_hash` = '{eval_hash}'"),
+                          order_by=["attributes.start_time DESC"], max_results=1)
+        if not runs:
+            return None
+        with tempfile.TemporaryDirectory() as tmp:
+            local = self._call("download artifacts", self._mlflow.artifacts.download_artifacts,
+                               run_id=runs[0].info.run_id, artifact_path=f"evaluation/{suite}.json", dst_path=tmp)
+            data = json.loads(Path(local).read_text())
+        data["mlflow_run_id"] = runs[0].info.run_id
+        return data
+
+    def evaluation_hashes(self, content_sha256: str, suite: str) -> list[str]:
+        """Evaluation hashes under which ``suite`` results exist for this model (newest first)."""
+        exp = self._call("get experiment", self._mlflow.get_experiment_by_name, self.experiment)
+        if exp is None:
+            return []
+        runs = self._call("search runs", self.client.search_runs, [exp.experiment_id],
+                          filter_string=(f"tags.`llmops.stage` = 'evaluate' and tags.`llmops.suite` = '{suite}' and "
+                                         f"tags.`{CONTENT_TAG}` = '{content_sha256}'"),
+                          order_by=["attributes.start_time DESC"], max_results=20)
+        return [r.data.tags.get("llmops.eval_hash") for r in runs]
 
     # -- writing -------------------------------------------------------------
     def set_alias(self, alias: str, version: int) -> None:

@@ -6,7 +6,7 @@ mlflow; the training loop only sees ``TrackedRun``.
 
 from __future__ import annotations
 
-from llmops_ci.registry.mlflow_registry import _quiet_mlflow_env
+from llmops_ci.registry.mlflow_registry import _quiet_mlflow_env, use_tracking_uri
 from llmops_ci.secrets import redact, redact_data
 
 
@@ -19,7 +19,7 @@ class TrackedRun:
         import mlflow
 
         self._mlflow = mlflow
-        mlflow.set_tracking_uri(tracking_uri)
+        use_tracking_uri(tracking_uri)
         exp = mlflow.get_experiment_by_name(experiment)
         if exp is None:
             location = artifact_root.resolve().as_uri() if artifact_root is not None else None
