@@ -43,9 +43,12 @@ class RunRecord:
     # -- creating and reading -------------------------------------------------
     @classmethod
     def new(cls, config, path: Path) -> "RunRecord":
+        # A remote stage (SkyPilot job) continues the run that submitted it.
+        inherited = os.environ.get("LLMOPS_RUN_ID", "")
+        run_id = inherited if len(inherited) == 32 and all(c in "0123456789abcdef" for c in inherited) else uuid.uuid4().hex
         data = {
             "schema_version": 1,
-            "run_id": uuid.uuid4().hex,
+            "run_id": run_id,
             "created_at": now(),
             "updated_at": now(),
             "config": {"path": config.display, "sha256": config.sha256},

@@ -125,8 +125,6 @@ def apply_defaults(data: Any, schema: dict, root: dict | None = None) -> Any:
                 out[key] = apply_defaults(out[key], sub, root)
             elif "default" in sub:
                 out[key] = apply_defaults(json.loads(json.dumps(sub["default"])), sub, root)
-            elif sub.get("type") == "object" and any("default" in s for s in sub.get("properties", {}).values()):
-                out[key] = apply_defaults({}, sub, root)
         return out
     if isinstance(data, list) and isinstance(schema.get("items"), dict):
         return [apply_defaults(item, schema["items"], root) for item in data]

@@ -23,7 +23,7 @@ def render_prompts(suite: Suite) -> tuple[list, list[str]]:
     from jinja2 import TemplateError
 
     spec = suite.spec["prompt"]
-    template = _template(spec["template"])
+    template = _template(suite.template)
     prompts, inputs = [], []
     for case in suite.cases:
         try:
@@ -47,20 +47,23 @@ def decoding_of(suite: Suite) -> dict:
 def run_suite(suite: Suite, generator: Generator, judge=None) -> dict:
     """Per-case outputs and metric results, plus per-slice summaries."""
     prompts, inputs = render_prompts(suite)
-    outputs = generator.generate(prompts, decoding_of(suite))
-    shared = {spec["name"]: metric_lib.build_metric(spec, None, suite.name, judge)
+    raw_outputs = generator.generate(prompts, decoding_of(suite))
+    knowledge = suite.domain.knowledge if suite.domain else {}
+    shared = {spec["name"]: metric_lib.build_metric(spec, None, suite.name, judge, knowledge)
               for spec in suite.spec["metrics"] if not metric_lib.is_per_case(spec)}
     cases = []
-    for case, text, output in zip(suite.cases, inputs, outputs):
+    for case, text, raw in zip(suite.cases, inputs, raw_outputs):
+        # The domain's guardrails act on the answer, as they would in serving.
+        output = suite.domain.guard(raw, case) if suite.domain else raw
         scored = {}
         for spec in suite.spec["metrics"]:
             if not case_matches(case, spec.get("when")):
                 continue
-            metric = shared.get(spec["name"]) or metric_lib.build_metric(spec, case, suite.name, judge)
+            metric = shared.get(spec["name"]) or metric_lib.build_metric(spec, case, suite.name, judge, knowledge)
             scored[spec["name"]] = metric_lib.measure(metric, spec, case, text, output, suite.name)
         fields = {k: v for k, v in case.items() if k not in CONTENT_FIELDS}
         cases.append({"id": case["id"], "fields": fields, "input": text, "expected": case.get("expected"),
-                      "output": output, "metrics": scored})
+                      "output": output, "raw_output": raw, "metrics": scored})
     return {"suite": suite.name, "eval_hash": suite.eval_hash(), "hash_parts": suite.hash_parts(),
             "seed": suite.spec["seed"], "cases": cases, "summary": summarize(suite, cases)}
 

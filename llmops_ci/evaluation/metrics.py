@@ -97,10 +97,12 @@ def is_per_case(spec: dict) -> bool:
     return bool(_FIELD.search(repr(spec.get("args") or {})))
 
 
-def build_metric(spec: dict, case: dict | None, suite_name: str, judge=None):
-    """An instance of the metric; ``case`` fills ``{{ field }}`` arguments."""
+def build_metric(spec: dict, case: dict | None, suite_name: str, judge=None, knowledge: dict | None = None):
+    """An instance of the metric; ``case`` fills ``{{ field }}`` arguments; domain metrics get the knowledge."""
     cls = metric_class(spec["type"])
     args = dict(spec.get("args") or {})
+    if getattr(cls, "uses_knowledge", False):
+        args.setdefault("knowledge", knowledge or {})
     if case is not None:
         args = _render_args(args, case, suite_name, spec["name"])
     if spec["type"] == "GEval":
@@ -128,7 +130,7 @@ def measure(metric, spec: dict, case: dict, prompt: str, output: str, suite_name
         score = metric.measure(test_case)
     except Exception as exc:
         name = type(exc).__name__
-        if "MissingTestCaseParams" in name or "expected_output" in str(exc):
+        if "MissingTestCaseParams" in name or "expected_output" in str(exc) or isinstance(exc, ValueError):
             raise BadInput(f"{suite_name}: case {case['id']!r}: metric {spec['name']} ({spec['type']}) needs a field "
                            f"the case lacks ({str(exc).strip().splitlines()[0]})") from None
         raise

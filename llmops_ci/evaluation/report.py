@@ -128,8 +128,9 @@ def _gate_plot(dom: dict) -> str | None:
             if not est or est.get("value") is None:
                 continue
             vals.append(est["value"])
-            lows.append(est["value"] - (est["ci_low"] if est.get("ci_low") is not None else est["value"]))
-            highs.append((est["ci_high"] if est.get("ci_high") is not None else est["value"]) - est["value"])
+            # Clamped: a rounding error must not make an error bar negative.
+            lows.append(max(0.0, est["value"] - (est["ci_low"] if est.get("ci_low") is not None else est["value"])))
+            highs.append(max(0.0, (est["ci_high"] if est.get("ci_high") is not None else est["value"]) - est["value"]))
             pos.append(x + offset)
         if vals:
             ax.bar(pos, vals, width=0.34, color=color, label=label, yerr=[lows, highs], capsize=3)

@@ -24,6 +24,11 @@ class Suite:
     spec: dict
     cases: list[dict]
     extras: dict = field(default_factory=dict)  # judge id etc. that enter the evaluation hash
+    domain: object = None  # llmops_ci.evaluation.domain.Domain
+
+    @property
+    def template(self) -> str:
+        return self.spec["prompt"].get("template") or (self.domain.template if self.domain else "{{ input }}")
 
     @property
     def display(self) -> str:
@@ -37,14 +42,17 @@ class Suite:
         """What makes two evaluations comparable: cases, template, decoding, metrics, judge, seed."""
         return canonical_sha256({
             "suite": self.name, "version": self.spec.get("version"), "cases": self.cases,
-            "prompt": self.spec["prompt"], "generation": {k: v for k, v in self.spec["generation"].items() if k != "batch_size"},
-            "metrics": self.spec["metrics"], "seed": self.spec["seed"], **self.extras,
+            "prompt": self.spec["prompt"], "template": self.template,
+            "generation": {k: v for k, v in self.spec["generation"].items() if k != "batch_size"},
+            "metrics": self.spec["metrics"], "seed": self.spec["seed"],
+            "domain": self.domain.spec if self.domain else None, **self.extras,
         })
 
     def hash_parts(self) -> dict:
         """Per-component hashes, so a refused comparison can say what differs."""
         gen = {k: v for k, v in self.spec["generation"].items() if k != "batch_size"}
-        return {"cases": canonical_sha256(self.cases), "prompt": canonical_sha256(self.spec["prompt"]),
+        return {"cases": canonical_sha256(self.cases), "prompt": canonical_sha256([self.spec["prompt"], self.template]),
+                "domain": canonical_sha256(self.domain.spec if self.domain else None),
                 "generation": canonical_sha256(gen), "metrics": canonical_sha256(self.spec["metrics"]),
                 "seed": str(self.spec["seed"]), "judge": canonical_sha256(self.extras.get("judge"))}
 
@@ -110,11 +118,13 @@ def load_suite(name_or_path: str, root: Path | None = None, extras: dict | None 
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise BadInput(f"{doc.file}: metrics: duplicate metric name {dupes[0]!r} (each name once)")
+    from llmops_ci.evaluation.domain import load_domain
     from llmops_ci.evaluation.metrics import check_metric_specs
 
     check_metric_specs(spec["metrics"], doc.file, extras or {})
     cases = _read_cases(folder / spec["cases"])
-    return Suite(spec["name"], folder, spec, cases, dict(extras or {}))
+    domain = load_domain(spec["domain"], folder) if spec.get("domain") else None
+    return Suite(spec["name"], folder, spec, cases, dict(extras or {}), domain)
 
 
 def case_matches(case: dict, when: dict | None) -> bool:

@@ -315,6 +315,29 @@ class Registry:
         data["mlflow_run_id"] = runs[0].info.run_id
         return data
 
+    def evaluations_of_run(self, run_id: str) -> dict[str, dict]:
+        """suite -> stored results of every suite evaluated in llmops run ``run_id`` (a remote evaluate)."""
+        import json
+        import tempfile
+
+        exp = self._call("get experiment", self._mlflow.get_experiment_by_name, self.experiment)
+        if exp is None:
+            return {}
+        runs = self._call("search runs", self.client.search_runs, [exp.experiment_id],
+                          filter_string=f"tags.`llmops.stage` = 'evaluate' and tags.`llmops.run_id` = '{run_id}' "
+                                        "and tags.`llmops.verdict` != ''",
+                          order_by=["attributes.start_time DESC"], max_results=200)
+        out: dict[str, dict] = {}
+        for run in runs:
+            suite = run.data.tags.get("llmops.suite")
+            if suite in out:
+                continue
+            with tempfile.TemporaryDirectory() as tmp:
+                local = self._call("download artifacts", self._mlflow.artifacts.download_artifacts,
+                                   run_id=run.info.run_id, artifact_path=f"evaluation/{suite}.json", dst_path=tmp)
+                out[suite] = {**json.loads(Path(local).read_text()), "mlflow_run_id": run.info.run_id}
+        return out
+
     def evaluation_hashes(self, content_sha256: str, suite: str) -> list[str]:
         """Evaluation hashes under which ``suite`` results exist for this model (newest first)."""
         exp = self._call("get experiment", self._mlflow.get_experiment_by_name, self.experiment)

@@ -227,3 +227,56 @@ def run_evaluate(config_path: str | None, model: str | None = None, suites: list
             failing = [f"{k}: {v['verdict']}" for k, v in domains.items() if not v["passed"]]
             raise VerdictNo(f"required gates failed ({'; '.join(failing)}); report: {paths['html']}")
     return stage["result"]
+
+
+def run_evaluate_remote(config_path: str | None, model: str | None, suites: list[str] | None, baseline: str | None,
+                        run_record: str | None, progress=print) -> dict:
+    """``evaluate --backend skypilot``: the same evaluation as a managed job on the GPU it needs.
+
+    The job logs its results to the MLflow server under this run's id; this
+    process waits, then collects the verdicts into the run record.
+    """
+    import shlex
+
+    from llmops_ci.infra.task import build_task
+    from llmops_ci.registry import open_registry
+    from llmops_ci.registry.tracking import tracking_uri_for_job
+    from llmops_ci.stages.finetune import _skypilot
+
+    config = load_config(config_path)
+    if not tracking_uri_for_job(config.tracking_uri):
+        raise BadInput(f"{config.display}: registry.tracking_uri: evaluate --backend skypilot needs an MLflow server "
+                       f"the job can reach (http(s)://…), got {config.tracking_uri!r}")
+    rec_path = record_path(config, run_record)
+    record = RunRecord.load_or_new(config, rec_path)
+    source = _candidate_source(config, model, record)
+    if not source.startswith("models:/") and "://" not in source:
+        raise BadInput(f"{source}: a remote evaluation needs a model the job can fetch (models:/NAME@ALIAS or a bucket URI)")
+    args = ["--model", source] + [a for s in (suites or []) for a in ("--suite", s)] + (["--baseline", baseline] if baseline else [])
+    task = build_task(config, "evaluate", record.run_id, "skypilot",
+                      extra_envs={"LLMOPS_EVALUATE_ARGS": " ".join(shlex.quote(a) for a in args)})
+    sky = _skypilot()
+    with record.running("evaluate") as stage:
+        launched = sky.launch(task, config.display, detach=False, log=progress)
+        stage["result"] = {"backend": "skypilot", **launched}
+        if launched["status"] != "SUCCEEDED":
+            from llmops_ci.errors import ExternalFailure
+
+            raise ExternalFailure(f"SkyPilot managed job {launched['job_id']} ended {launched['status']}")
+        found = open_registry(config).evaluations_of_run(record.run_id)
+        if not found:
+            from llmops_ci.errors import ExternalFailure
+
+            raise ExternalFailure(f"the evaluation job finished but logged no results for run {record.run_id} to MLflow")
+        domains = {name: {"verdict": r["verdict"], "passed": r["passed"], "eval_hash": r["eval_hash"],
+                          "policies": r.get("policies", {}), "mlflow_run_id": r["mlflow_run_id"],
+                          "gates": [{"id": g["id"], "verdict": g["verdict"], "required": g["required"],
+                                     "effective": g["effective"]} for g in r.get("gates", [])]}
+                   for name, r in found.items()}
+        passed = all(d["passed"] for d in domains.values())
+        verdicts = [d["verdict"] for d in domains.values()]
+        stage["result"].update(domains=domains, passed=passed,
+                               verdict="FAIL" if "FAIL" in verdicts else ("INCONCLUSIVE" if "INCONCLUSIVE" in verdicts else "PASS"))
+        if not passed:
+            raise VerdictNo(f"required gates failed in the remote evaluation ({', '.join(k for k, d in domains.items() if not d['passed'])})")
+    return stage["result"]
