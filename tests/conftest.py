@@ -81,3 +81,33 @@ def mlflow_server(postgres, tmp_path_factory):
     server = MlflowServer(postgres.createdb("mlflow"), base / "artifacts", base / "server.log").start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def trained_model(tmp_path_factory) -> Path:
+    """The example fine-tuned once per session with the real `llmops-ci finetune` (about 30 s)."""
+    dest = tmp_path_factory.mktemp("trained") / "project"
+    shutil.copytree(REPO / "examples", dest)
+    proc = run_cli("finetune", "--config", "llmops.yaml", cwd=dest)
+    if proc.returncode != 0:
+        raise RuntimeError(f"training the example failed: {proc.stderr[-3000:]}")
+    return dest / ".llmops" / "model" / "final"
+
+
+@pytest.fixture(scope="session")
+def untrained_model(tmp_path_factory) -> Path:
+    """The same preset and tokenizer, never trained: what a broken fine-tune would ship."""
+    import json
+
+    from llmops_ci.training.presets import build_preset
+
+    texts = []
+    with open(REPO / "examples" / "data" / "train.jsonl") as fh:
+        for line in fh:
+            rec = json.loads(line)
+            texts.append(rec["prompt"] + rec["completion"])
+    tokenizer, model = build_preset("tiny-gpt2", texts, 64, seed=1)
+    dest = tmp_path_factory.mktemp("untrained") / "model"
+    model.save_pretrained(dest)
+    tokenizer.save_pretrained(dest)
+    return dest
