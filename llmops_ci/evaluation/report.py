@@ -109,19 +109,9 @@ def _png(fig) -> str:
     return base64.b64encode(buf.getvalue()).decode()
 
 
-def _gate_plot(dom: dict) -> str | None:
-    """Candidate vs baseline per gate, with confidence intervals."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    gates = [g for g in dom["gates"] if g["candidate"].get("value") is not None]
-    if not gates:
-        return None
-    fig, ax = plt.subplots(figsize=(max(5, 1.3 * len(gates) + 2), 3.2))
+def _bars(ax, gates: list[dict], unit_range: bool) -> None:
     xs = range(len(gates))
-    for offset, key, label, color in ((-0.18, "candidate", "candidate", "#2b6cb0"), (0.18, "baseline", "baseline", "#a0aec0")):
+    for offset, key, color in ((-0.18, "candidate", "#2b6cb0"), (0.18, "baseline", "#a0aec0")):
         vals, lows, highs, pos = [], [], [], []
         for x, g in zip(xs, gates):
             est = g.get(key)
@@ -133,16 +123,66 @@ def _gate_plot(dom: dict) -> str | None:
             highs.append(max(0.0, (est["ci_high"] if est.get("ci_high") is not None else est["value"]) - est["value"]))
             pos.append(x + offset)
         if vals:
-            ax.bar(pos, vals, width=0.34, color=color, label=label, yerr=[lows, highs], capsize=3)
+            ax.bar(pos, vals, width=0.34, color=color, label=key, yerr=[lows, highs], capsize=3)
+    top = max([g[k]["value"] for g in gates for k in ("candidate", "baseline") if (g.get(k) or {}).get("value")] or [1.0])
     for x, g in zip(xs, gates):
-        bound = g.get("threshold")
-        if bound is not None:
-            ax.hlines(bound, x - 0.4, x + 0.4, colors="#c53030", linestyles="dashed")
+        if g.get("threshold") is not None and g["kind"] == "threshold":
+            if unit_range or g["threshold"] <= 3 * top:
+                ax.hlines(g["threshold"], x - 0.4, x + 0.4, colors="#c53030", linestyles="dashed")
+            else:  # a far-off ceiling would flatten the bars: state it instead
+                ax.annotate(f"limit {g['threshold']:g}", (x, top), ha="center", va="bottom", fontsize=7, color="#c53030")
     ax.set_xticks(list(xs))
     ax.set_xticklabels([f"{g['id']}\n{g['verdict']}" for g in gates], fontsize=8)
-    ax.set_ylim(0, 1.05)
-    ax.set_ylabel("statistic (95% CI)")
-    ax.legend(fontsize=8, loc="lower right")
+    if unit_range:
+        ax.set_ylim(0, 1.05)
+        ax.set_ylabel("statistic (95% CI)")
+    else:
+        ax.set_ylabel(f"{gates[0]['metric']} {gates[0]['candidate'].get('stat', '')}", fontsize=8)
+    ax.legend(fontsize=7, loc="lower right")
+
+
+def _gate_plot(dom: dict) -> str | None:
+    """Candidate vs baseline per gate, with confidence intervals: rates on one 0–1 axis, other
+    statistics (latency in ms, tokens per second) each on an axis of their own."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    gates = [g for g in dom["gates"] if g["candidate"].get("value") is not None]
+    if not gates:
+        return None
+    rates = [g for g in gates if g["candidate"].get("stat") == "pass_rate"]
+    others: dict[tuple, list[dict]] = {}
+    for g in gates:
+        if g["candidate"].get("stat") != "pass_rate":
+            others.setdefault((g["metric"], g["candidate"].get("stat")), []).append(g)
+    panels = ([(rates, True)] if rates else []) + [(gs, False) for gs in others.values()]
+    widths = [max(2.5, 1.3 * len(gs) + 1) for gs, _ in panels]
+    fig, axes = plt.subplots(1, len(panels), figsize=(sum(widths) + 1, 3.2), squeeze=False,
+                             gridspec_kw={"width_ratios": widths})
+    for ax, (gs, unit) in zip(axes[0], panels):
+        _bars(ax, gs, unit)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def _performance_plot(perf: dict) -> str | None:
+    """Latency p50/p95 and throughput of each model timed in the run (candidate vs baseline)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = list(perf)
+    panels = (("latency_p50_ms", "latency p50 (ms)"), ("latency_p95_ms", "latency p95 (ms)"),
+              ("throughput_tokens_per_s", "throughput (tokens/s)"))
+    fig, axes = plt.subplots(1, len(panels), figsize=(9, 3))
+    for ax, (key, title) in zip(axes, panels):
+        ax.bar(labels, [perf[k][key] for k in labels], color=["#2b6cb0", "#a0aec0", "#718096"][:len(labels)])
+        ax.set_title(title, fontsize=9)
+        ax.tick_params(labelsize=8)
+    fig.tight_layout()
     return _png(fig)
 
 
@@ -198,7 +238,11 @@ def html_report(results: dict) -> str:
                              f"<td>{e(_fmt_diff(g.get('difference')))}</td><td class='{e(g['verdict'])}'>{e(g['verdict'])}</td>"
                              f"<td>{'yes' if g['required'] else 'advisory'}</td><td>{e(g['reason'])}</td></tr>")
             parts.append("</table>")
-        for title, img in (("Candidate vs baseline", _gate_plot(dom)), ("Per slice", _slice_plot(name, dom["summary"]))):
+        perf = (results.get("performance") or {}).get(name)
+        plots = (("Candidate vs baseline", _gate_plot(dom)),
+                 ("Latency and throughput on ONNX Runtime", _performance_plot(perf)) if perf else ("", None),
+                 ("Per slice", None if perf else _slice_plot(name, dom["summary"])))
+        for title, img in plots:
             if img:
                 parts.append(f"<h3>{e(title)}</h3><img alt='{e(title)} ({e(name)})' src='data:image/png;base64,{img}'>")
         failing = [c for c in dom.get("cases_detail", []) if any(not m["passed"] for m in c["metrics"].values())]
@@ -214,6 +258,17 @@ def html_report(results: dict) -> str:
     return "\n".join(parts)
 
 
+def results_problems(results: dict) -> list[str]:
+    """Where ``results`` breaks ``schemas/results.schema.json`` (empty when it conforms)."""
+    from jsonschema import Draft202012Validator, FormatChecker
+
+    from llmops_ci.schemacheck import load_schema
+
+    validator = Draft202012Validator(load_schema("results.schema.json"), format_checker=FormatChecker())
+    return [f"{'.'.join(str(p) for p in e.absolute_path) or '(top)'}: {e.message[:200]}"
+            for e in sorted(validator.iter_errors(results), key=lambda e: list(e.absolute_path))]
+
+
 def write_reports(results: dict, report_dir: Path) -> dict[str, str]:
     """Write every format; return their paths."""
     report_dir.mkdir(parents=True, exist_ok=True)
@@ -223,9 +278,10 @@ def write_reports(results: dict, report_dir: Path) -> dict[str, str]:
         "junit": report_dir / "junit.xml",
         "html": report_dir / "report.html",
     }
-    slim = {**results, "domains": {k: {kk: vv for kk, vv in v.items() if kk != "cases_detail"}
-                                   for k, v in results["domains"].items()}}
-    paths["results"].write_text(json.dumps(slim, indent=2, sort_keys=True) + "\n")
+    problems = results_problems(results)
+    if problems:  # our own bug, not the user's: never write a results file that breaks its contract
+        raise AssertionError("results.json would not match results.schema.json: " + "; ".join(problems[:5]))
+    paths["results"].write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
     paths["markdown"].write_text(markdown(results))
     paths["junit"].write_text(junit(results))
     paths["html"].write_text(html_report(results))
