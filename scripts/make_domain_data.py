@@ -199,7 +199,7 @@ def main() -> None:
     for domain, make in DOMAINS.items():
         for row in make("train"):
             train.append({"prompt": row["input"], "completion": " " + row["expected"], "domain": domain,
-                          "tags": [domain, row["category"]]})
+                          "category": row["category"], "tags": [domain, row["category"]]})
     rng.shuffle(train)
     cut = len(train) * 19 // 20
     write_jsonl(ROOT / "examples" / "data" / "train.jsonl", train[:cut])

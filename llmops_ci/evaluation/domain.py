@@ -38,6 +38,11 @@ class Domain:
     def knowledge(self) -> dict:
         return self.spec.get("knowledge", {})
 
+    def render(self, text: str, record: dict, template: str | None = None) -> str:
+        """The prompt for ``text`` (a case's input or a training record's prompt) in this domain's template."""
+        fields = {**record, "input": text}
+        return compile_template(template or self.template).render(**fields)
+
     def guard(self, text: str, record: dict) -> str:
         """Apply the output guardrails whose ``when`` matches ``record``."""
         from llmops_ci.evaluation.suite import case_matches
@@ -52,6 +57,19 @@ class Domain:
                 if suffix.strip() and suffix.strip() not in text:
                     text = text.rstrip() + suffix
         return text
+
+
+def compile_template(source: str):
+    """A Jinja template in a sandbox; a field the template names but the record lacks is an error."""
+    from jinja2 import StrictUndefined
+    from jinja2.sandbox import SandboxedEnvironment
+
+    return SandboxedEnvironment(undefined=StrictUndefined, keep_trailing_newline=True).from_string(source)
+
+
+def known_domains(root: Path | None = None) -> list[str]:
+    folders = ([root / "domain_suites"] if root else []) + [shipped_dir("domain_suites")]
+    return sorted({p.parent.name for f in folders if f.is_dir() for p in f.glob("*/domain.yaml")})
 
 
 def load_domain(name: str, near: Path | None = None) -> Domain:

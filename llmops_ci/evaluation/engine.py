@@ -11,19 +11,14 @@ from llmops_ci.evaluation.suite import Suite, case_matches
 CONTENT_FIELDS = ("input", "expected", "pattern", "context")
 
 
-def _template(source: str):
-    from jinja2 import StrictUndefined
-    from jinja2.sandbox import SandboxedEnvironment
-
-    return SandboxedEnvironment(undefined=StrictUndefined, keep_trailing_newline=True).from_string(source)
-
-
 def render_prompts(suite: Suite) -> tuple[list, list[str]]:
     """(model prompts, plain-text inputs for the metrics); chat suites give message lists."""
     from jinja2 import TemplateError
 
     spec = suite.spec["prompt"]
-    template = _template(suite.template)
+    from llmops_ci.evaluation.domain import compile_template
+
+    template = compile_template(suite.template)
     prompts, inputs = [], []
     for case in suite.cases:
         try:

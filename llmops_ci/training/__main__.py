@@ -44,6 +44,11 @@ def main(argv: list[str] | None = None) -> int:
                     else load_split(config, "train"))
         eval_ex = ([e for f in args.eval for e in read_examples(Path(f), f, fmt, kind)] if args.eval
                    else load_split(config, "eval"))
+        if config.data["training"].get("domain_adaptation"):
+            from llmops_ci.training.data import adapt_to_domains
+
+            train_ex = adapt_to_domains(train_ex, config.root, config.display)
+            eval_ex = adapt_to_domains(eval_ex, config.root, config.display)
         output_dir = Path(args.output_dir) if args.output_dir else config.resolve(config.data["training"]["output_dir"])
         output_dir.mkdir(parents=True, exist_ok=True)
         _log(f"{len(train_ex)} training and {len(eval_ex)} evaluation examples; output {output_dir}")
