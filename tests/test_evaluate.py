@@ -137,3 +137,50 @@ def test_missing_baseline_alias_is_reported_and_skipped_per_policy(project, trai
     dom = reports(project)["json"]["domains"]["finance"]
     gate = next(g for g in dom["gates"] if g["id"] == "numeric-accuracy-no-regression")
     assert gate["verdict"] == "SKIPPED" and "on_missing_baseline: skip" in gate["reason"]
+
+
+@pytest.mark.slow
+def test_all_five_suites_give_per_domain_verdicts_in_every_format(project, trained_model, tmp_path):
+    """The issue's command: the four domain suites and the ONNX performance suite against production.
+
+    The shipped performance policy's ratios suit a quiet runner; on a shared 2-core CI machine the
+    same model timed twice can differ by more, so this project loosens them (the ratio logic
+    itself is tested deterministically in test_performance.py)."""
+    from llmops_ci.config import load_config
+    from llmops_ci.registry import open_registry
+
+    assert run_cli("register", "--config", "llmops.yaml", "--model", str(trained_model), cwd=project).returncode == 0
+    registry = open_registry(load_config(project / "llmops.yaml"))
+    registry.set_alias("production", 1)
+    policy = yaml.safe_load((REPO / "gates" / "performance.yaml").read_text())
+    for gate in policy["gates"]:
+        if "ratio" in gate:
+            gate["ratio"] = {"max": 4.0} if "max" in gate["ratio"] else {"min": 0.25}
+    (project / "gates").mkdir(exist_ok=True)
+    (project / "gates" / "performance.yaml").write_text(yaml.safe_dump(policy))
+    candidate = tmp_path / "candidate"
+    shutil.copytree(trained_model, candidate)
+    (candidate / "NOTES.md").write_text("candidate v2\n")
+
+    proc = evaluate(project, "--model", str(candidate), *[a for s in ("medical", "finance", "multilingual", "safety",
+                                                                       "performance") for a in ("--suite", s)])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = reports(project)
+    assert set(out["json"]["domains"]) == {"medical", "finance", "multilingual", "safety", "performance"}
+    assert_formats_agree(out)
+    perf = {g["id"]: g for g in out["json"]["domains"]["performance"]["gates"]}
+    assert perf["onnx-parity"]["verdict"] == "PASS"
+    for gate_id in ("latency-p50-vs-production", "latency-p95-vs-production", "throughput-vs-production"):
+        assert perf[gate_id]["kind"] == "ratio" and perf[gate_id]["verdict"] == "PASS"
+        assert perf[gate_id]["baseline"]["n"] == 40  # production was timed in this run
+    details = out["json"]["performance"]["performance"]
+    assert details["production"]["version"] == 1 and details["candidate"]["provider"] == "CPUExecutionProvider"
+    # The ONNX export sits in MLflow beside the transformers model (an unregistered candidate: its evaluation run).
+    onnx_uri = json.loads(proc.stdout)["onnx"]["performance"]
+    import mlflow
+
+    from llmops_ci.registry.mlflow_registry import use_tracking_uri
+
+    use_tracking_uri(load_config(project / "llmops.yaml").tracking_uri)
+    listed = mlflow.artifacts.list_artifacts(artifact_uri=onnx_uri.rsplit("/", 1)[0])
+    assert [a.path.rsplit("/", 1)[-1] for a in listed] == ["model.onnx"]

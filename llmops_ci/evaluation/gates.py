@@ -4,6 +4,8 @@ Three kinds of gate, each on one metric and optionally one slice:
   min / max   an absolute floor or ceiling for the statistic (pass rate or mean score)
   compare     paired non-inferiority against the model behind a baseline alias
   parity      every value of a case field (e.g. language) within max_gap of the best
+  ratio       the candidate's statistic over the baseline's, both measured in this run
+              (performance suites: latency, throughput)
 """
 
 from __future__ import annotations
@@ -18,6 +20,13 @@ from llmops_ci.evaluation.stats import FAIL, INCONCLUSIVE, PASS, SKIPPED
 from llmops_ci.evaluation.suite import case_matches
 from llmops_ci.schemacheck import apply_defaults, load_schema, schema_problems, suggest
 from llmops_ci.yamlfile import load_yaml
+
+
+QUANTILES = {"p50": 0.5, "p95": 0.95}
+
+
+def needs_baseline(gate: dict) -> bool:
+    return "compare" in gate or "ratio" in gate
 
 
 @dataclass
@@ -45,10 +54,13 @@ def load_policy(name_or_path: str, root: Path) -> Policy:
         raise ConfigProblems(problems)
     spec = apply_defaults(doc.data, load_schema("gate.schema.json"))
     for i, gate in enumerate(spec["gates"]):
-        kinds = [k for k in ("compare", "parity") if k in gate] + (["min/max"] if ("min" in gate or "max" in gate) else [])
+        kinds = [k for k in ("compare", "parity", "ratio") if k in gate] + (["min/max"] if ("min" in gate or "max" in gate) else [])
         if len(kinds) != 1:
-            raise BadInput(f"{doc.file}: gates[{i}] ({gate['id']}): expected exactly one of min/max, compare, parity "
-                           f"(got {', '.join(kinds) or 'none'})")
+            raise BadInput(f"{doc.file}: gates[{i}] ({gate['id']}): expected exactly one of min/max, compare, parity, "
+                           f"ratio (got {', '.join(kinds) or 'none'})")
+        if "compare" in gate and gate["stat"] in QUANTILES:
+            raise BadInput(f"{doc.file}: gates[{i}].stat: compare decides on paired per-case values, so it takes "
+                           f"pass_rate or mean; for {gate['stat']} use ratio")
     ids = [g["id"] for g in spec["gates"]]
     dupes = sorted({i for i in ids if ids.count(i) > 1})
     if dupes:
@@ -102,6 +114,8 @@ def _estimate(values: list[float], stat: str, confidence: float, seed: int) -> d
     if n == 0:
         return {"n": 0, "value": None, "ci_low": None, "ci_high": None}
     value = sum(values) / n
+    if stat in QUANTILES:
+        return {"n": n, **stats.quantile_interval(values, QUANTILES[stat], confidence, seed)}
     if stat == "pass_rate":
         low, high = stats.wilson_interval(int(round(sum(values))), n, confidence)
     else:
@@ -129,6 +143,8 @@ def judge(policy: Policy, candidate: dict, baseline: dict | None, baseline_note:
             res = _compare(gate, cand, baseline, baseline_note, stat, conf, min_n, seed, spec, base, baseline_label)
         elif "parity" in gate:
             res = _parity(gate, candidate, where, stat, conf, seed, base)
+        elif "ratio" in gate:
+            res = _ratio(gate, est, baseline, baseline_note, stat, conf, min_n, seed, spec, base, baseline_label)
         else:
             res = _absolute(gate, est, min_n, base)
         res.effective = _effective(res.verdict, mode)
@@ -179,6 +195,30 @@ def _compare(gate, cand, baseline, baseline_note, stat, conf, min_n, seed, spec,
     b_est = _estimate(y, stat, conf, seed)
     return GateResult(kind="compare", verdict=verdict, reason=f"{reason} vs {label}",
                       baseline={"stat": stat, **b_est}, difference={**diff.as_dict(), "margin": margin}, **base)
+
+
+def _ratio(gate, est, baseline, baseline_note, stat, conf, min_n, seed, spec, base, label) -> GateResult:
+    bounds = gate["ratio"]
+    if baseline is None:
+        verdict = FAIL if spec["on_missing_baseline"] == "fail" else SKIPPED
+        return GateResult(kind="ratio", verdict=verdict, reason=f"{baseline_note}; policy on_missing_baseline: "
+                          f"{spec['on_missing_baseline']}", **base)
+    b_est = _estimate(list(_values(baseline["cases"], gate["metric"], gate.get("slice"), stat).values()), stat, conf, seed)
+    if min(est["n"], b_est["n"]) < min_n:
+        return GateResult(kind="ratio", verdict=INCONCLUSIVE, baseline={"stat": stat, **b_est},
+                          reason=f"only {min(est['n'], b_est['n'])} cases (policy needs at least {min_n})", **base)
+    if not b_est["value"]:
+        return GateResult(kind="ratio", verdict=INCONCLUSIVE, baseline={"stat": stat, **b_est},
+                          reason=f"{label}'s {stat} is 0: no ratio", **base)
+    ratio = est["value"] / b_est["value"]
+    ok = ratio <= bounds.get("max", float("inf")) and ratio >= bounds.get("min", 0.0)
+    limits = " and ".join(f"{op} {bounds[k]:g}" for k, op in (("min", ">="), ("max", "<=")) if k in bounds)
+    return GateResult(kind="ratio", verdict=PASS if ok else FAIL, baseline={"stat": stat, **b_est},
+                      threshold=bounds.get("max", bounds.get("min")),
+                      difference={"estimate": ratio, "ci_low": ratio, "ci_high": ratio, "n": est["n"], "method": "ratio",
+                                  "p_value": None},
+                      reason=f"{stat} {est['value']:.4g} / {label}'s {b_est['value']:.4g} = {ratio:.3f} "
+                             f"{'meets' if ok else 'misses'} {limits}", **base)
 
 
 def _parity(gate, candidate, where, stat, conf, seed, base) -> GateResult:

@@ -118,3 +118,16 @@ def non_inferiority(diff: Difference, margin: float, min_samples: int) -> tuple[
     if diff.high < -margin:
         return FAIL, f"worse than baseline: {ci} lies below -{margin:g}"
     return INCONCLUSIVE, f"cannot decide: {ci} contains -{margin:g} (more cases would decide)"
+
+
+def quantile_interval(values: list[float], q: float, confidence: float = 0.95, seed: int = 0,
+                      resamples: int = 2000) -> dict:
+    """The ``q`` quantile of ``values`` with a percentile-bootstrap confidence interval."""
+    import numpy as np
+
+    data = np.asarray(values, dtype=float)
+    rng = np.random.default_rng(seed)
+    boot = np.quantile(data[rng.integers(0, len(data), size=(resamples, len(data)))], q, axis=1)
+    alpha = (1 - confidence) / 2
+    return {"value": float(np.quantile(data, q)), "ci_low": float(np.quantile(boot, alpha)),
+            "ci_high": float(np.quantile(boot, 1 - alpha))}

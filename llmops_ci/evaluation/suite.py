@@ -31,6 +31,10 @@ class Suite:
         return self.spec["prompt"].get("template") or (self.domain.template if self.domain else "{{ input }}")
 
     @property
+    def is_performance(self) -> bool:
+        return self.spec.get("kind") == "performance"
+
+    @property
     def display(self) -> str:
         return str(self.folder / "suite.yaml")
 
@@ -45,6 +49,7 @@ class Suite:
             "prompt": self.spec["prompt"], "template": self.template,
             "generation": {k: v for k, v in self.spec["generation"].items() if k != "batch_size"},
             "metrics": self.spec["metrics"], "seed": self.spec["seed"],
+            **({"performance": self.spec["performance"]} if self.is_performance else {}),
             "domain": self.domain.spec if self.domain else None, **self.extras,
         })
 
@@ -54,6 +59,7 @@ class Suite:
         return {"cases": canonical_sha256(self.cases), "prompt": canonical_sha256([self.spec["prompt"], self.template]),
                 "domain": canonical_sha256(self.domain.spec if self.domain else None),
                 "generation": canonical_sha256(gen), "metrics": canonical_sha256(self.spec["metrics"]),
+                "performance": canonical_sha256(self.spec["performance"] if self.is_performance else None),
                 "seed": str(self.spec["seed"]), "judge": canonical_sha256(self.extras.get("judge"))}
 
 
@@ -121,7 +127,12 @@ def load_suite(name_or_path: str, root: Path | None = None, extras: dict | None 
     from llmops_ci.evaluation.domain import load_domain
     from llmops_ci.evaluation.metrics import check_metric_specs
 
-    check_metric_specs(spec["metrics"], doc.file, extras or {})
+    if spec["kind"] == "performance":
+        from llmops_ci.evaluation.performance import check_performance_metrics
+
+        check_performance_metrics(spec["metrics"], doc.file)
+    else:
+        check_metric_specs(spec["metrics"], doc.file, extras or {})
     cases = _read_cases(folder / spec["cases"])
     domain = load_domain(spec["domain"], folder) if spec.get("domain") else None
     return Suite(spec["name"], folder, spec, cases, dict(extras or {}), domain)

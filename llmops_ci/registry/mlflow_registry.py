@@ -350,6 +350,17 @@ class Registry:
         return [r.data.tags.get("llmops.eval_hash") for r in runs]
 
     # -- writing -------------------------------------------------------------
+    def log_onnx(self, onnx_path: Path, version: ModelVersionInfo | None, fallback_run_id: str) -> str:
+        """Store the ONNX export beside the transformers model: in the registered version's own
+        run (and tag the version with where it is), or in ``fallback_run_id`` for an unregistered model."""
+        run_id = version.run_id if version is not None and version.run_id else fallback_run_id
+        self._call("log ONNX model", self.client.log_artifact, run_id, str(onnx_path), "onnx")
+        uri = f"runs:/{run_id}/onnx/{Path(onnx_path).name}"
+        if version is not None:
+            self._call("tag model version", self.client.set_model_version_tag, self.model_name, str(version.version),
+                       "llmops.onnx_artifact", uri)
+        return uri
+
     def set_alias(self, alias: str, version: int) -> None:
         self._call("set alias", self.client.set_registered_model_alias, self.model_name, alias, str(version))
 

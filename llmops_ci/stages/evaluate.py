@@ -50,12 +50,19 @@ def _metrics_flat(result: dict) -> dict[str, float]:
 
 
 def _load_baseline_results(path: str) -> dict:
-    p = Path(path)
+    """Per-suite results of a baseline from an earlier run's results.json (checked against its schema)."""
+    from llmops_ci.evaluation.report import results_problems
+
     try:
-        data = json.loads(p.read_text())
-        return {name: dom for name, dom in data["domains"].items()}
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise BadInput(f"{path}: not an llmops-ci results.json ({exc})") from None
+        data = json.loads(Path(path).read_text())
+    except OSError as exc:
+        raise BadInput(f"{path}: cannot read baseline results ({exc.strerror}); pass the results.json of an earlier evaluate") from None
+    except ValueError as exc:
+        raise BadInput(f"{path}: not JSON ({exc}); pass the results.json of an earlier evaluate") from None
+    problems = results_problems(data) if isinstance(data, dict) else ["(top): not an object"]
+    if problems:
+        raise BadInput(f"{path}: {problems[0]} (expected the results.json of an earlier llmops-ci evaluate)")
+    return {name: {**dom, "cases": dom["cases_detail"]} for name, dom in data["domains"].items()}
 
 
 def refuse_if_incomparable(suite, stored: dict, source: str) -> None:
@@ -132,7 +139,7 @@ def run_evaluate(config_path: str | None, model: str | None = None, suites: list
         candidate = Generator(cand_dir, cand_hash, config.data["model"]["kind"], cache, batch, label="candidate")
 
         # Baseline: the model behind the alias, its stored results reused when comparable.
-        needs_baseline = any("compare" in g for p in active for g in p.spec["gates"])
+        needs_baseline = any(gate_lib.needs_baseline(g) for p in active for g in p.spec["gates"])
         baseline_info = registry.by_alias(alias) if needs_baseline and stored_baseline is None else None
         baseline_note = None
         if needs_baseline and stored_baseline is None and baseline_info is None:
@@ -142,12 +149,24 @@ def run_evaluate(config_path: str | None, model: str | None = None, suites: list
         base_hash = baseline_info.tags.get("llmops.content_sha256") if baseline_info else None
 
         domains, per_suite_results, reused = {}, {}, {}
+        performance, onnx_uris = {}, {}
         for suite in loaded:
-            progress(f"evaluate: suite {suite.name} ({len(suite.cases)} cases) on the candidate")
-            result = run_suite(suite, candidate, judge)
-            per_suite_results[suite.name] = result
             base_result = None
-            if stored_baseline is not None:
+            if suite.is_performance:
+                # Timings only compare within one run on one machine: the baseline is always measured here.
+                result, base_result, performance[suite.name] = _measure_performance(
+                    suite, cand_dir, active, registry, alias, cache_dir, progress)
+                per_suite_results[suite.name] = result
+                if base_result is None and any(gate_lib.needs_baseline(g) for p in active if p.suite == suite.name
+                                               for g in p.spec["gates"]):
+                    baseline_note = baseline_note or f"no model has alias {alias} yet"
+            else:
+                progress(f"evaluate: suite {suite.name} ({len(suite.cases)} cases) on the candidate")
+                result = run_suite(suite, candidate, judge)
+                per_suite_results[suite.name] = result
+            if suite.is_performance:
+                pass  # its baseline was measured above, beside the candidate
+            elif stored_baseline is not None:
                 base_result = stored_baseline.get(suite.name)
             elif baseline_info is not None and any(p.suite == suite.name for p in active):
                 base_result = registry.find_evaluation(base_hash, suite.name, suite.eval_hash()) if base_hash else None
@@ -195,6 +214,7 @@ def run_evaluate(config_path: str | None, model: str | None = None, suites: list
             "generation": {"candidate": candidate.stats.as_dict(),
                            "baseline": base_gen.stats.as_dict() if base_gen else None},
             "domains": domains,
+            **({"performance": performance} if performance else {}),
         }
         from llmops_ci.evaluation.report import write_reports
 
@@ -210,6 +230,11 @@ def run_evaluate(config_path: str | None, model: str | None = None, suites: list
                 {"llmops.run_id": record.run_id, "llmops.verdict": domains[suite.name]["verdict"],
                  **({"llmops.model_version": str(cand_version)} if cand_version else {})},
                 report_dir=out_dir)
+        for name, perf in performance.items():
+            onnx = perf["candidate"]["onnx_path"]
+            known = registry.version(cand_version) if cand_version else None
+            onnx_uris[name] = registry.log_onnx(Path(onnx), known, run_ids[name])
+            progress(f"evaluate: ONNX model logged to MLflow at {onnx_uris[name]}")
         progress(f"evaluate: {overall} — report {paths['html']}")
         stage["result"] = {
             "verdict": overall, "passed": overall_passed, "model": results["model"], "baseline": results["baseline"],
@@ -220,6 +245,7 @@ def run_evaluate(config_path: str | None, model: str | None = None, suites: list
                                        "effective": g["effective"]} for g in v["gates"]]}
                         for k, v in domains.items()},
             "report": paths,
+            **({"onnx": onnx_uris} if onnx_uris else {}),
         }
         stage["artifacts"] = {f"report_{k}": v for k, v in paths.items()}
         cache.close()
@@ -227,6 +253,25 @@ def run_evaluate(config_path: str | None, model: str | None = None, suites: list
             failing = [f"{k}: {v['verdict']}" for k, v in domains.items() if not v["passed"]]
             raise VerdictNo(f"required gates failed ({'; '.join(failing)}); report: {paths['html']}")
     return stage["result"]
+
+
+def _measure_performance(suite, cand_dir: Path, active, registry, alias: str, cache_dir: Path, progress):
+    """(candidate results, baseline results or None, details) of a performance suite."""
+    from llmops_ci.evaluation import gates as gate_lib
+    from llmops_ci.evaluation.performance import run_performance
+
+    models = {"candidate": cand_dir}
+    wants_baseline = any(gate_lib.needs_baseline(g) for p in active if p.suite == suite.name for g in p.spec["gates"])
+    info = registry.by_alias(alias) if wants_baseline else None
+    if info is not None:
+        models[alias] = registry.download(info, cache_dir / "models" / f"{info.name}-v{info.version}")
+    progress(f"evaluate: suite {suite.name} ({len(suite.cases)} prompts): ONNX parity, latency and throughput "
+             f"of {' and '.join(models)}")
+    measured = run_performance(suite, models, cache_dir, progress)
+    details = {label: r["performance"] for label, r in measured.items()}
+    if info is not None:
+        details[alias]["version"] = info.version
+    return measured["candidate"], measured.get(alias), details
 
 
 def run_evaluate_remote(config_path: str | None, model: str | None, suites: list[str] | None, baseline: str | None,
