@@ -63,13 +63,14 @@ def test_finetune_example_loss_falls_and_register_links_provenance(project):
     assert prov["run_id"] == record["run_id"]
 
     # Training params and the loss curve are in MLflow.
-    import mlflow
+    # An explicit client: mlflow.set_tracking_uri would export MLFLOW_TRACKING_URI to every later test.
+    from mlflow import MlflowClient
 
-    mlflow.set_tracking_uri(f"sqlite:///{project / '.llmops' / 'mlflow.db'}")
-    runs = mlflow.search_runs(experiment_names=["llmops/clinic-assistant"],
-                              filter_string="tags.`llmops.stage` = 'finetune'", output_format="list")
+    client = MlflowClient(tracking_uri=f"sqlite:///{project / '.llmops' / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("llmops/clinic-assistant")
+    runs = client.search_runs([experiment.experiment_id], filter_string="tags.`llmops.stage` = 'finetune'")
     assert len(runs) == 1
-    history = mlflow.MlflowClient().get_metric_history(runs[0].info.run_id, "loss")
+    history = client.get_metric_history(runs[0].info.run_id, "loss")
     assert len(history) >= 5 and history[-1].value < history[0].value
     assert runs[0].data.params["recipe"] == "full"
 
