@@ -18,7 +18,7 @@ from xml.etree import ElementTree as ET
 ICON = {"PASS": "✅", "FAIL": "❌", "INCONCLUSIVE": "⚠️", "SKIPPED": "⏭️"}
 
 
-def _fmt(est: dict | None) -> str:
+def format_estimate(est: dict | None) -> str:
     if not est or est.get("value") is None:
         return "–"
     if est.get("ci_low") is None:
@@ -55,8 +55,8 @@ def markdown(results: dict, limit: int | None = None, full_report_url: str | Non
             lines.append("| gate | metric | slice | candidate | baseline | difference | verdict | required |")
             lines.append("|---|---|---|---|---|---|---|---|")
             for g in dom["gates"]:
-                lines.append(f"| `{g['id']}` | {g['metric']} | {_slice_label(g)} | {_fmt(g['candidate'])} | "
-                             f"{_fmt(g.get('baseline'))} | {_fmt_diff(g.get('difference'))} | "
+                lines.append(f"| `{g['id']}` | {g['metric']} | {_slice_label(g)} | {format_estimate(g['candidate'])} | "
+                             f"{format_estimate(g.get('baseline'))} | {_fmt_diff(g.get('difference'))} | "
                              f"{ICON.get(g['verdict'], '')} {g['verdict']} | {'yes' if g['required'] else 'advisory'} |")
             lines.append("")
             for g in dom["gates"]:
@@ -81,7 +81,7 @@ def junit(results: dict) -> str:
             counts["tests"] += 1
             case = ET.SubElement(suite, "testcase", classname=f"llmops.{name}.{g['policy']}", name=g["id"])
             detail = (f"{g['verdict']}: {g['reason']}\nmetric {g['metric']} ({_slice_label(g)}): candidate "
-                      f"{_fmt(g['candidate'])}, baseline {_fmt(g.get('baseline'))}, difference {_fmt_diff(g.get('difference'))}")
+                      f"{format_estimate(g['candidate'])}, baseline {format_estimate(g.get('baseline'))}, difference {_fmt_diff(g.get('difference'))}")
             if g["effective"] == "fail" and g["required"]:
                 counts["failures"] += 1
                 ET.SubElement(case, "failure", message=f"{g['verdict']}: {g['reason']}", type=g["verdict"]).text = detail
@@ -234,7 +234,7 @@ def html_report(results: dict) -> str:
                          "<th>difference</th><th>verdict</th><th>required</th><th>reason</th></tr>")
             for g in dom["gates"]:
                 parts.append(f"<tr><td>{e(g['id'])}</td><td>{e(g['metric'])}</td><td>{e(_slice_label(g))}</td>"
-                             f"<td>{e(_fmt(g['candidate']))}</td><td>{e(_fmt(g.get('baseline')))}</td>"
+                             f"<td>{e(format_estimate(g['candidate']))}</td><td>{e(format_estimate(g.get('baseline')))}</td>"
                              f"<td>{e(_fmt_diff(g.get('difference')))}</td><td class='{e(g['verdict'])}'>{e(g['verdict'])}</td>"
                              f"<td>{'yes' if g['required'] else 'advisory'}</td><td>{e(g['reason'])}</td></tr>")
             parts.append("</table>")

@@ -293,18 +293,23 @@ class Registry:
                 mlflow.log_artifacts(str(report_dir), artifact_path="report")
             return run.info.run_id
 
-    def find_evaluation(self, content_sha256: str, suite: str, eval_hash: str) -> dict | None:
-        """Stored results of ``suite`` for the model with this content, under this evaluation hash."""
+    def find_evaluation(self, content_sha256: str, suite: str, eval_hash: str, with_verdict: bool = False) -> dict | None:
+        """Newest stored results of ``suite`` for the model with this content, under this evaluation hash.
+
+        ``with_verdict`` skips baseline-only results (stored when the model was someone's baseline),
+        which carry no gate verdict: promotion needs the verdict of the model's own evaluation.
+        """
         import json
         import tempfile
 
         exp = self._call("get experiment", self._mlflow.get_experiment_by_name, self.experiment)
         if exp is None:
             return None
-        runs = self._call("search runs", self.client.search_runs, [exp.experiment_id],
-                          filter_string=(f"tags.`llmops.stage` = 'evaluate' and tags.`llmops.suite` = '{suite}' and "
-                                         f"tags.`{CONTENT_TAG}` = '{content_sha256}' and "
-                                         f"tags.`llmops.eval_hash` = '{eval_hash}'"),
+        query = (f"tags.`llmops.stage` = 'evaluate' and tags.`llmops.suite` = '{suite}' and "
+                 f"tags.`{CONTENT_TAG}` = '{content_sha256}' and tags.`llmops.eval_hash` = '{eval_hash}'")
+        if with_verdict:
+            query += " and tags.`llmops.verdict` != ''"
+        runs = self._call("search runs", self.client.search_runs, [exp.experiment_id], filter_string=query,
                           order_by=["attributes.start_time DESC"], max_results=1)
         if not runs:
             return None
@@ -314,6 +319,20 @@ class Registry:
             data = json.loads(Path(local).read_text())
         data["mlflow_run_id"] = runs[0].info.run_id
         return data
+
+    def log_model_card(self, version: ModelVersionInfo, files: dict[str, str]) -> str:
+        """Store a version's model card (file name -> text) in its own run, under ``model_card/``."""
+        import tempfile
+
+        if not version.run_id:
+            raise ExternalFailure(f"{version.uri}: the version has no source run to hold its model card")
+        with tempfile.TemporaryDirectory() as tmp:
+            for name, text in files.items():
+                (Path(tmp) / name).write_text(text)
+            self._call("log model card", self.client.log_artifacts, version.run_id, tmp, "model_card")
+        self._call("tag model version", self.client.set_model_version_tag, self.model_name, str(version.version),
+                   "llmops.model_card", f"runs:/{version.run_id}/model_card")
+        return f"runs:/{version.run_id}/model_card"
 
     def evaluations_of_run(self, run_id: str) -> dict[str, dict]:
         """suite -> stored results of every suite evaluated in llmops run ``run_id`` (a remote evaluate)."""

@@ -1,0 +1,1 @@
+"""Governance and compliance: the promotion ladder, approvals, the audit trail, model cards."""
