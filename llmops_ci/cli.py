@@ -97,6 +97,82 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.set_defaults(func=cmd_register)
 
+    p = sub.add_parser("promote", help="move an environment's alias to a version when every requirement holds",
+                       description="Promote a version to the next rung of the ladder in llmops.yaml. Checks, each by name: "
+                                   "the version's files are intact; the gates the environment requires passed for this "
+                                   "version under the current suites and policies; the ladder is walked in order; the "
+                                   "approvals satisfy the environment's rule. Refusal: exit 1, one line per unmet "
+                                   "requirement. Serialised per registered model by a lock in the registry's store.",
+                       epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _common(p, record=False, registry=True)
+    p.add_argument("--to", required=True, metavar="ENV", help="environment to promote to (a rung of `environments`)")
+    p.add_argument("--version", type=int, metavar="N",
+                   help="version to promote (default: the one on the previous rung, or `candidate` for the first)")
+    p.add_argument("--by", metavar="NAME", help="who promotes (default: the CI's user, else $USER)")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.set_defaults(func=cmd_promote)
+
+    p = sub.add_parser("rollback", help="point an environment back at its previous version",
+                       description="Move ENV's alias back to the version it had before (or --to N); audited and recorded "
+                                   "as a deployment like a promotion. Approvals only when the environment's "
+                                   "requires.rollback_approvals asks for them.",
+                       epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _common(p, record=False, registry=True)
+    p.add_argument("--env", required=True, metavar="ENV")
+    p.add_argument("--to", type=int, metavar="N", help="version to go back to (default: the previous one)")
+    p.add_argument("--by", metavar="NAME", help="who rolls back (default: the CI's user, else $USER)")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.set_defaults(func=cmd_rollback)
+
+    p = sub.add_parser("approve", help="record an approval of a version for an environment (local forge)",
+                       description="Record that NAME approves deploying version N (of the commit it was built from) to "
+                                   "ENV. The approval is an entry in the hash-chained audit trail. On GitHub and GitLab "
+                                   "approvals come from the forge instead.",
+                       epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _common(p, record=False, registry=True)
+    p.add_argument("--env", required=True, metavar="ENV")
+    p.add_argument("--version", required=True, type=int, metavar="N")
+    p.add_argument("--by", required=True, metavar="NAME")
+    p.add_argument("--comment", metavar="TEXT")
+    p.add_argument("--commit", metavar="SHA", help="the commit reviewed (default: the version's own commit)")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.set_defaults(func=cmd_approve)
+
+    p = sub.add_parser("audit", help="show, verify or export the audit trail",
+                       epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    asub = p.add_subparsers(dest="audit_command", metavar="ACTION", required=True)
+    q = asub.add_parser("show", help="list audit entries", epilog=EXIT_CODES,
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    _common(q, record=False, registry=True)
+    q.add_argument("--env", metavar="ENV")
+    q.add_argument("--version", type=int, metavar="N")
+    q.add_argument("--format", choices=("text", "json"), default="text")
+    q.set_defaults(func=cmd_audit_show)
+    q = asub.add_parser("verify", help="check the hash chain; exit 1 naming the first bad entry",
+                        epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _common(q, record=False, registry=True)
+    q.add_argument("--file", metavar="PATH", help="verify a mirror or JSONL export instead of the registry's chain")
+    q.set_defaults(func=cmd_audit_verify)
+    q = asub.add_parser("export", help="write the audit trail as JSONL or CSV to stdout",
+                        epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _common(q, record=False, registry=True)
+    q.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
+    q.add_argument("--env", metavar="ENV")
+    q.add_argument("--version", type=int, metavar="N")
+    q.set_defaults(func=cmd_audit_export)
+
+    p = sub.add_parser("demo", help="the whole ladder end to end on this machine: no cloud, no forge",
+                       description="Copy the shipped example into --workdir (a git repository of its own) and run "
+                                   "it all there: fine-tune v1, evaluate it on the four domain suites, register, "
+                                   "promote to staging, record a local approval, promote to production; then "
+                                   "fine-tune v2 with a changed config and show the gate comparing it with "
+                                   "production. A few minutes on two CPU cores.",
+                       epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--workdir", default="llmops-demo", metavar="DIR",
+                   help="folder to run in (default: ./llmops-demo; an earlier demo's folder is made anew)")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.set_defaults(func=cmd_demo)
+
     p = sub.add_parser("registry", help="inspect the model registry",
                        epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
     rsub = p.add_subparsers(dest="registry_command", metavar="ACTION", required=True)
@@ -106,6 +182,12 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--name", help="registered model name (default: registry.model_name or project.name)")
     q.add_argument("--format", choices=("text", "json"), default="text")
     q.set_defaults(func=cmd_registry_show)
+    q = rsub.add_parser("card", help="build a version's model card (Markdown or JSON) and log it to MLflow",
+                        epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _common(q, record=False, registry=True)
+    q.add_argument("--version", type=int, metavar="N", help="version (default: the one behind `candidate`)")
+    q.add_argument("--format", choices=("md", "json"), default="md")
+    q.set_defaults(func=cmd_registry_card)
     return parser
 
 
@@ -212,6 +294,119 @@ def cmd_registry_show(args) -> int:
         print(f"{v['name']} v{v['version']}  aliases={aliases}  commit={(prov.get('git_commit') or '-')[:12]}"
               f"  config={prov.get('config_sha256', '-')[:12]}  data={prov.get('dataset.train.sha256', '-')[:12]}"
               f"  content={prov.get('content_sha256', '-')[:12]}  base={prov.get('base_model', '-')}")
+    return EXIT_OK
+
+
+def cmd_demo(args) -> int:
+    from llmops_ci.stages.demo import run_demo
+
+    out = _on_stderr(run_demo, args.workdir, progress=_progress)
+    if args.format == "json":
+        print(json.dumps(out, indent=2, sort_keys=True))
+        return EXIT_OK
+    v1, v2, aliases = out["v1"], out["v2"], out["aliases"]
+    print(f"\ndemo finished in {out['seconds']:.0f} s in {out['workdir']}")
+    print(f"  version {v1['version']}: gates {v1['verdict']} → staging → approved → production "
+          f"(production is version {aliases.get('production')})")
+    print(f"  version {v2['version']}: gates vs production (version {v2['baseline_version']}): {v2['verdict']}"
+          + ("" if v2["passed"] else " — it would be refused by promote") + f"; alias candidate → {aliases.get('candidate')}")
+    for c in v2["comparisons"]:
+        d = c.get("difference") or {}
+        diff = (f" (difference {d['value']:+.3f}, 95% CI [{d['ci_low']:+.3f}, {d['ci_high']:+.3f}])"
+                if d.get("value") is not None and d.get("ci_low") is not None else "")
+        print(f"    llmops/{c['domain']} {c['gate']}: {c['verdict']}{diff}")
+    print(f"  HTML report, version {v2['version']} vs production: {v2['report']}")
+    print(f"  HTML report, version {v1['version']}: {v1['report']}")
+    print(f"  model card: {out['model_card']}")
+    print(f"  audit trail: llmops-ci audit show --config {out['config']}")
+    print(f"  all of it in MLflow: mlflow ui --backend-store-uri {out['tracking_uri']}")
+    return EXIT_OK
+
+
+def _governance(args):
+    from llmops_ci.governance.ladder import Governance
+
+    return _on_stderr(Governance, args.config, args.tracking_uri, progress=_progress)
+
+
+def _print_moved(result: dict, fmt: str) -> None:
+    if fmt == "json":
+        print(json.dumps(result, indent=2, sort_keys=True))
+        return
+    for r in result["requirements"]:
+        print(f"  {'ok ' if r['ok'] else 'NO '} {r['name']}: {r['detail']}")
+    state = "moved" if result.get("changed") else "unchanged"
+    print(f"{result['environment']}: alias `{result['alias']}` {state} → version {result['version']} "
+          f"(previous: {result['previous_version'] if result['previous_version'] is not None else 'none'})")
+
+
+def cmd_promote(args) -> int:
+    gov = _governance(args)
+    _print_moved(_on_stderr(gov.promote, args.to, args.version, args.by), args.format)
+    return EXIT_OK
+
+
+def cmd_rollback(args) -> int:
+    gov = _governance(args)
+    _print_moved(_on_stderr(gov.rollback, args.env, args.to, args.by), args.format)
+    return EXIT_OK
+
+
+def cmd_approve(args) -> int:
+    gov = _governance(args)
+    result = _on_stderr(gov.approve, args.env, args.version, args.by, args.comment, args.commit)
+    if args.format == "json":
+        print(json.dumps(result, indent=2, sort_keys=True))
+    else:
+        print(f"{result['by']} approved version {result['version']} (commit {str(result['commit'])[:12]}) "
+              f"for {result['environment']}; audit entry {result['audit_seq']}")
+    return EXIT_OK
+
+
+def cmd_audit_show(args) -> int:
+    gov = _governance(args)
+    entries = _on_stderr(gov.entries, args.env, args.version)
+    if args.format == "json":
+        print(json.dumps(entries, indent=2, sort_keys=True))
+    else:
+        if not entries:
+            print("no audit entries")
+        for e in entries:
+            failed = [r["name"] for r in e.get("requirements", []) if not r["ok"]]
+            print(f"{e['seq']:>4} {e['time']} {e['actor']:<12} {e['action']:<8} {e.get('outcome', ''):<8} "
+                  f"env={e.get('environment') or '-'} version={e.get('version')} "
+                  f"commit={str(e.get('commit') or '-')[:12]}" + (f" unmet={','.join(failed)}" if failed else ""))
+    pending = gov.ledger.pending()
+    if pending:
+        print(f"note: an interrupted {pending['entry']['action']} of version {pending['version']} is pending; "
+              "the next promote, rollback or approve repairs it", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_audit_verify(args) -> int:
+    if args.file:
+        from pathlib import Path
+
+        from llmops_ci.governance.audit import verify_file
+
+        print(verify_file(Path(args.file)))
+    else:
+        print(_on_stderr(_governance(args).verify_audit))
+    return EXIT_OK
+
+
+def cmd_audit_export(args) -> int:
+    from llmops_ci.governance import audit
+
+    gov = _governance(args)
+    sys.stdout.write(audit.export(_on_stderr(gov.entries, args.env, args.version), args.format))
+    return EXIT_OK
+
+
+def cmd_registry_card(args) -> int:
+    out = _on_stderr(_governance(args).card, args.version)
+    print(json.dumps(out["card"], indent=2, sort_keys=True) if args.format == "json" else out["markdown"], end="")
+    print(f"model card logged to MLflow at {out['uri']}; copy at {out['path']}", file=sys.stderr)
     return EXIT_OK
 
 
