@@ -1,4 +1,4 @@
-"""Where the data that ships with llmops-ci lives (domain suites, gate policies).
+"""Where the data that ships with llmops-ci lives (domain suites, gate policies, the example).
 
 In a wheel the folders are copied into the package (``llmops_ci/_shipped``);
 in a source checkout or an editable install they sit at the repository root.
@@ -12,7 +12,7 @@ _PACKAGE = Path(__file__).resolve().parent
 
 
 def shipped_dir(name: str) -> Path:
-    """The shipped folder ``name`` (``domain_suites`` or ``gates``)."""
+    """The shipped folder ``name`` (``domain_suites``, ``gates`` or ``examples``)."""
     inside = _PACKAGE / "_shipped" / name
     if inside.is_dir():
         return inside
