@@ -14,6 +14,7 @@ import urllib.request
 from deepeval.models import DeepEvalBaseLLM
 
 from llmops_ci.errors import BadInput, ExternalFailure
+from llmops_ci.evaluation.suite import judge_id  # noqa: F401  (kept here for callers of the judge module)
 from llmops_ci.secrets import redact
 
 
@@ -75,13 +76,6 @@ class TransformersJudge(DeepEvalBaseLLM):
 
     def get_model_name(self) -> str:
         return f"transformers:{self.path}"
-
-
-def judge_id(spec: dict | None) -> str | None:
-    """What identifies the judge in the evaluation hash (never the key)."""
-    if not spec:
-        return None
-    return f"{spec['type']}:{spec['model']}@{spec.get('base_url', '')}"
 
 
 def build_judge(spec: dict | None, config=None):

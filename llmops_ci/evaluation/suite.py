@@ -106,7 +106,25 @@ def _read_cases(path: Path) -> list[dict]:
     return cases
 
 
-def load_suite(name_or_path: str, root: Path | None = None, extras: dict | None = None) -> Suite:
+def judge_id(spec: dict | None) -> str | None:
+    """What identifies the judge in the evaluation hash (never the key). Here, not in judge.py,
+    so that reading a suite's hash (promote, model cards) needs no deepeval."""
+    if not spec:
+        return None
+    return f"{spec['type']}:{spec['model']}@{spec.get('base_url', '')}"
+
+
+def load_configured_suite(name: str, config) -> "Suite":
+    """A suite as this llmops.yaml runs it: its evaluation hash includes the configured judge.
+
+    Only its identity is needed here (promote, model cards), so its metrics are not checked
+    against DeepEval's catalogue: evaluate did that, and this path must run without deepeval."""
+    return load_suite(name, config.root, {"judge": judge_id(config.data.get("evaluation", {}).get("judge"))},
+                      check_metrics=False)
+
+
+def load_suite(name_or_path: str, root: Path | None = None, extras: dict | None = None,
+               check_metrics: bool = True) -> Suite:
     """A checked suite by name (shipped or under ``root``) or folder path."""
     folder = find_suite(name_or_path, root or Path.cwd())
     if folder is None:
@@ -125,13 +143,14 @@ def load_suite(name_or_path: str, root: Path | None = None, extras: dict | None 
     if dupes:
         raise BadInput(f"{doc.file}: metrics: duplicate metric name {dupes[0]!r} (each name once)")
     from llmops_ci.evaluation.domain import load_domain
-    from llmops_ci.evaluation.metrics import check_metric_specs
 
-    if spec["kind"] == "performance":
+    if spec["kind"] == "performance" and check_metrics:
         from llmops_ci.evaluation.performance import check_performance_metrics
 
         check_performance_metrics(spec["metrics"], doc.file)
-    else:
+    elif check_metrics:
+        from llmops_ci.evaluation.metrics import check_metric_specs
+
         check_metric_specs(spec["metrics"], doc.file, extras or {})
     cases = _read_cases(folder / spec["cases"])
     domain = load_domain(spec["domain"], folder) if spec.get("domain") else None

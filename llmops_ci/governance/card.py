@@ -25,8 +25,7 @@ def _training(config) -> dict:
 
 
 def build_card(gov, info, chain: list[dict]) -> dict:
-    from llmops_ci.evaluation.judge import judge_id
-    from llmops_ci.evaluation.suite import load_suite
+    from llmops_ci.evaluation.suite import load_configured_suite
 
     config = gov.config
     project = config.data.get("project", {})
@@ -34,7 +33,7 @@ def build_card(gov, info, chain: list[dict]) -> dict:
     content = info.tags.get("llmops.content_sha256", "")
     evaluation = {}
     for name in ev.get("suites") or []:
-        suite = load_suite(name, config.root, {"judge": judge_id(ev.get("judge"))})
+        suite = load_configured_suite(name, config)
         stored = gov.registry.find_evaluation(content, suite.name, suite.eval_hash(), with_verdict=True)
         if stored is None:
             evaluation[suite.name] = {"verdict": None, "note": "not evaluated under the current suite"}

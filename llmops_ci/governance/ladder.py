@@ -157,8 +157,7 @@ class Governance:
 
     def check_gates(self, info, env: dict) -> list[Requirement]:
         from llmops_ci.evaluation import gates as gate_lib
-        from llmops_ci.evaluation.judge import judge_id
-        from llmops_ci.evaluation.suite import load_suite
+        from llmops_ci.evaluation.suite import load_configured_suite
 
         wanted = (env.get("requires") or {}).get("gates") or []
         ev = self.config.data.get("evaluation", {})
@@ -167,11 +166,10 @@ class Governance:
         if not wanted:
             return []
         content = info.tags.get("llmops.content_sha256", "")
-        extras = {"judge": judge_id(ev.get("judge"))}
         policies = [gate_lib.load_policy(g, self.config.root) for g in ev.get("gates", [])]
         out = []
         for name in wanted:
-            suite = load_suite(name, self.config.root, extras)
+            suite = load_configured_suite(name, self.config)
             current = {p.name: p.sha256 for p in policies if p.suite == suite.name}
             label = f"gates:{suite.name}"
             stored = self.registry.find_evaluation(content, suite.name, suite.eval_hash(), with_verdict=True)

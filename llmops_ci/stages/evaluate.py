@@ -81,7 +81,7 @@ def run_evaluate(config_path: str | None, model: str | None = None, suites: list
                  report_dir: str | None = None, run_record: str | None = None, tracking_uri: str | None = None,
                  progress=print) -> dict:
     from llmops_ci.evaluation import gates as gate_lib
-    from llmops_ci.evaluation.judge import judge_id
+    from llmops_ci.evaluation.suite import judge_id
     from llmops_ci.evaluation.suite import load_suite
 
     config = load_config(config_path)
