@@ -28,6 +28,24 @@ def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+def relative_to_project(config, path: str) -> str | None:
+    """``path`` relative to llmops.yaml's folder when it lies inside it (else None). The run
+    record travels between CI jobs and machines whose checkouts sit in different folders."""
+    try:
+        return Path(path).resolve().relative_to(config.root.resolve()).as_posix()
+    except ValueError:
+        return None
+
+
+def recorded_model(config, result: dict) -> str:
+    """The model a finetune or register result points at, found in this checkout: its
+    project-relative ``model_path`` first, then the absolute ``model_dir``, then ``model_uri``."""
+    rel = result.get("model_path")
+    if rel and (config.root / rel).is_dir():
+        return str(config.root / rel)
+    return result.get("model_uri") or result["model_dir"]
+
+
 def record_path(config, override: str | None = None) -> Path:
     chosen = override or os.environ.get(ENV_VAR)
     if chosen:

@@ -96,3 +96,20 @@ def test_hashes_are_streamed_and_stable(tmp_path):
     assert sha256_tree(a) == sha256_tree(b)
     (b / "sub" / "w.bin").write_bytes(b"weightz")
     assert sha256_tree(a) != sha256_tree(b)
+
+
+def test_recorded_model_is_found_in_a_checkout_in_another_folder(project, tmp_path):
+    """A record written by a finetune job in one folder, read by an evaluate job whose checkout
+    sits elsewhere (another runner, another machine): the project-relative path wins."""
+    from llmops_ci.config import load_config
+    from llmops_ci.run_record import recorded_model, relative_to_project
+
+    config = load_config(project / "llmops.yaml")
+    (project / ".llmops" / "model" / "final").mkdir(parents=True)
+    elsewhere = "/builds/other-runner/repo/.llmops/model/final"
+    result = {"model_dir": elsewhere, "model_path": relative_to_project(config, str(project / ".llmops/model/final"))}
+    assert result["model_path"] == ".llmops/model/final"
+    assert recorded_model(config, result) == str(project / ".llmops" / "model" / "final")
+    assert relative_to_project(config, str(tmp_path / "outside")) is None
+    assert recorded_model(config, {"model_dir": elsewhere}) == elsewhere  # older records still read
+    assert recorded_model(config, {"model_uri": "s3://bucket/model", "model_dir": elsewhere}) == "s3://bucket/model"

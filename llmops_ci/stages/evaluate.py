@@ -34,7 +34,9 @@ def _candidate_source(config, model: str | None, record: RunRecord | None) -> st
     if record is not None:
         st = record.stage("finetune")
         if st and st.get("status") == "succeeded":
-            return st["result"].get("model_dir") or st["result"]["model_uri"]
+            from llmops_ci.run_record import recorded_model
+
+            return recorded_model(config, st["result"])
     return f"models:/{config.model_name}@candidate"
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from llmops_ci.config import load_config
 from llmops_ci.errors import BadInput, ExternalFailure
-from llmops_ci.run_record import RunRecord, now, record_path
+from llmops_ci.run_record import RunRecord, now, record_path, relative_to_project
 
 
 def _skypilot():
@@ -60,6 +60,9 @@ def run_finetune(config_path: str | None, backend: str | None = None, dry_run: b
             run_task(task)
             result = json.loads((Path(task["envs"]["LLMOPS_OUTPUT_DIR"]) / "result.json").read_text())
             stage["result"] = {"backend": "local", **{k: v for k, v in result.items() if k != "loss_history"}}
+            rel = relative_to_project(config, result["model_dir"])
+            if rel:
+                stage["result"]["model_path"] = rel
             stage["artifacts"] = {"model": result["model_dir"]}
         return stage["result"]
 

@@ -57,7 +57,9 @@ def run_register(config_path: str | None, model: str | None, run_record: str | N
     source = model
     if not source:
         finetune = record.succeeded("finetune")["result"]
-        source = finetune.get("model_uri") or finetune["model_dir"]
+        from llmops_ci.run_record import recorded_model
+
+        source = recorded_model(config, finetune)
     remote = is_remote(source) or source.startswith("runs:/")
     if not remote:
         model_dir = check_model_dir(Path(source))
