@@ -423,6 +423,19 @@ def _progress(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+def _write_error_file(exc: LlmopsError) -> None:
+    """With LLMOPS_ERROR_FILE set (the GitHub Action sets it), also leave the error there as JSON,
+    so the action can annotate the file and line without parsing the log."""
+    path = os.environ.get("LLMOPS_ERROR_FILE")
+    if not path:
+        return
+    from llmops_ci.secrets import redact
+
+    problems = [{**p.as_dict(), "message": redact(p.message)} for p in getattr(exc, "problems", [])]
+    with open(path, "w", encoding="utf-8") as fh:
+        json.dump({"exit_code": exc.exit_code, "lines": [redact(x) for x in exc.lines], "problems": problems}, fh)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -435,6 +448,7 @@ def main(argv: list[str] | None = None) -> int:
             print(redact(line), file=sys.stderr)
         if isinstance(exc, ConfigProblems) and getattr(args, "format", "text") == "json":
             print(json.dumps({"problems": [p.as_dict() for p in exc.problems]}, indent=2))
+        _write_error_file(exc)
         return exc.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

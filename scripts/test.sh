@@ -4,13 +4,20 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# System packages: PostgreSQL for the MLflow server tests.
+# System packages: PostgreSQL for the MLflow server tests; rsync and Node.js for gitlab-ci-local.
 need_apt=()
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
+command -v rsync >/dev/null 2>&1 || need_apt+=(rsync)
+command -v npm >/dev/null 2>&1 || need_apt+=(nodejs npm)
 if [ ${#need_apt[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}"
+fi
+
+# gitlab-ci-local runs the GitLab template's pipeline (4.65.x: newer ones need Node 22).
+if [ "$(gitlab-ci-local --version 2>/dev/null)" != "4.65.0" ]; then
+  npm install -g --no-fund --no-audit --loglevel=error gitlab-ci-local@4.65.0
 fi
 
 # The CPU build of torch first: a bare `torch` requirement would pull a CUDA build.
