@@ -175,6 +175,13 @@ def runner_venv(tmp_path: Path) -> Path:
     return venv / "bin"
 
 
+def assert_host_install_untouched() -> None:
+    """The jobs installed llmops-ci into their own venv: this interpreter still imports the tree under test."""
+    where = subprocess.run([sys.executable, "-c", "import llmops_ci; print(llmops_ci.__file__)"], cwd="/",
+                           capture_output=True, text=True, check=True).stdout.strip()
+    assert Path(where).resolve().is_relative_to(REPO.resolve()), f"a job replaced the host's llmops-ci: {where}"
+
+
 def git_repo(root: Path) -> None:
     env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
            "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"}
@@ -320,6 +327,7 @@ def test_act_runs_the_copy_paste_pr_workflow_end_to_end(project, tmp_path):
 
     client = MlflowClient(tracking_uri=f"sqlite:///{store}")
     candidate = client.get_model_version_by_alias("clinic-assistant", "candidate")
+    assert_host_install_untouched()
     assert str(candidate.version) == "1" and candidate.tags["llmops.run_id"] == record["run_id"]
     evaluated = client.search_runs([client.get_experiment_by_name("llmops/clinic-assistant").experiment_id],
                                    "tags.`llmops.stage` = 'evaluate'")
@@ -345,6 +353,14 @@ def test_gitlab_ci_local_runs_the_template_end_to_end(project, tmp_path):
     git_repo(project)
     bin_dir = runner_venv(tmp_path)
     store = tmp_path / "team-mlflow.db"
+    # gitlab-ci-local's shell jobs do not keep this PATH: name the jobs' interpreter, or their
+    # pip install would replace this session's llmops-ci and its dependencies.
+    inputs = yaml.safe_load((project / ".gitlab-ci.yml").read_text())
+    inputs["include"][0]["inputs"]["python"] = str(bin_dir / "python")
+    (project / ".gitlab-ci.yml").write_text(yaml.safe_dump(inputs))
+    subprocess.run(["git", "commit", "-qam", "runner python"], cwd=project, check=True, capture_output=True,
+                   env={**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
+                        "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"})
     env = {**{k: v for k, v in os.environ.items() if not k.startswith(("LLMOPS_", "MLFLOW_TRACKING"))},
            "PATH": f"{bin_dir}:{os.environ['PATH']}"}
     proc = run(tool("gitlab-ci-local"), "--force-shell-executor", "--shell-isolation",
@@ -369,4 +385,5 @@ def test_gitlab_ci_local_runs_the_template_end_to_end(project, tmp_path):
 
     client = MlflowClient(tracking_uri=f"sqlite:///{store}")
     staged = client.get_model_version_by_alias("clinic-assistant", "staging")
+    assert_host_install_untouched()
     assert str(staged.version) == "1" and staged.tags["llmops.author"] == "ci-bot"
