@@ -206,7 +206,8 @@ def test_approval_bypasses_are_refused_with_their_reasons(ladder):
         return cli(ladder, "promote", "--to", "production", "--version", "2")
 
     refused(promote(), "approvals", "0 of 1 approval: none for version 2 on production")
-    ok(cli(ladder, "approve", "--env", "production", "--version", "2", "--by", AUTHOR))
+    noted = ok(cli(ladder, "approve", "--env", "production", "--version", "2", "--by", AUTHOR))
+    assert "prevents self-review, so this approval is recorded but will not count" in noted.stderr
     refused(promote(), "approvals", f"{AUTHOR}: self-approval by the version's author ({AUTHOR})")
     ok(cli(ladder, "approve", "--env", "production", "--version", "3", "--by", "bob"))
     refused(promote(), "approvals", "bob: for version 3, not 2")
@@ -214,7 +215,8 @@ def test_approval_bypasses_are_refused_with_their_reasons(ladder):
     refused(promote(), "approvals", "bob: for staging, not production")
     ok(cli(ladder, "approve", "--env", "production", "--version", "2", "--by", "bob", "--commit", "0" * 40))
     refused(promote(), "approvals", f"bob: for commit {'0' * 12}, not {commit[:12]}")
-    ok(cli(ladder, "approve", "--env", "production", "--version", "2", "--by", "mallory"))
+    noted = ok(cli(ladder, "approve", "--env", "production", "--version", "2", "--by", "mallory"))
+    assert "mallory is not among production's approvers" in noted.stderr
     refused(promote(), "approvals", "mallory: not an allowed approver (allowed: alice, bob, team:release)")
     assert "production" not in aliases(ladder)
 

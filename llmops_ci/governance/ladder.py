@@ -311,6 +311,13 @@ class Governance:
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._@-]*", by or ""):
             raise BadInput(f"approve --by {by!r}: expected a user name (letters, digits, . _ - @)")
         bound = commit or info.tags.get("llmops.git_commit")
+        req = env.get("requires") or {}
+        if req.get("prevent_self_review", True) and by == info.tags.get("llmops.author"):
+            self.progress(f"note: {by} is the author of version {info.version}; {env['name']} prevents self-review, "
+                          "so this approval is recorded but will not count")
+        elif req.get("approvers") and not self.allowed(by, req["approvers"]):
+            self.progress(f"note: {by} is not among {env['name']}'s approvers ({', '.join(req['approvers'])}); "
+                          "this approval is recorded but will not count")
 
         def act(chain):
             entry = self._append(chain, actor=by, action="approve", outcome="recorded", environment=env["name"],
