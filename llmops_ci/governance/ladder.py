@@ -22,7 +22,6 @@ from llmops_ci.errors import BadInput, VerdictNo
 from llmops_ci.governance import audit
 from llmops_ci.provenance import actor as current_actor
 
-APPROVE_ACTIONS = ("approve",)
 ALIAS_ACTIONS = ("promote", "rollback")
 
 
