@@ -25,16 +25,13 @@ def _training(config) -> dict:
 
 
 def build_card(gov, info, chain: list[dict]) -> dict:
-    from llmops_ci.evaluation.suite import load_configured_suite
-
     config = gov.config
     project = config.data.get("project", {})
     ev = config.data.get("evaluation", {})
     content = info.tags.get("llmops.content_sha256", "")
     evaluation = {}
     for name in ev.get("suites") or []:
-        suite = load_configured_suite(name, config)
-        stored = gov.registry.find_evaluation(content, suite.name, suite.eval_hash(), with_verdict=True)
+        suite, stored = gov.stored_verdict(content, name)
         if stored is None:
             evaluation[suite.name] = {"verdict": None, "note": "not evaluated under the current suite"}
             continue

@@ -68,6 +68,7 @@ class Governance:
         self.forge = open_forge(self.config)
         self.progress = progress
         self.mirror = self.config.root / ".llmops" / "audit.jsonl"
+        self._verdicts: dict[tuple[str, str], tuple] = {}
 
     # -- lookups ---------------------------------------------------------------------
     def env(self, name: str) -> tuple[int, dict]:
@@ -154,9 +155,21 @@ class Governance:
                                                    f"registered as {want[:12]}: the artifacts were altered")
         return Requirement("artifacts", True, f"content {want[:12]} intact")
 
+    def stored_verdict(self, content_sha256: str, name: str):
+        """(suite as configured now, the verdict evaluate stored for this content under its current
+        evaluation hash, or None). Remembered for the command: promote's checks and the model card
+        it refreshes ask for the same ones."""
+        from llmops_ci.evaluation.suite import load_configured_suite
+
+        key = (content_sha256, name)
+        if key not in self._verdicts:
+            suite = load_configured_suite(name, self.config)
+            self._verdicts[key] = (suite, self.registry.find_evaluation(content_sha256, suite.name, suite.eval_hash(),
+                                                                        with_verdict=True))
+        return self._verdicts[key]
+
     def check_gates(self, info, env: dict) -> list[Requirement]:
         from llmops_ci.evaluation import gates as gate_lib
-        from llmops_ci.evaluation.suite import load_configured_suite
 
         wanted = (env.get("requires") or {}).get("gates") or []
         ev = self.config.data.get("evaluation", {})
@@ -168,10 +181,9 @@ class Governance:
         policies = [gate_lib.load_policy(g, self.config.root) for g in ev.get("gates", [])]
         out = []
         for name in wanted:
-            suite = load_configured_suite(name, self.config)
+            suite, stored = self.stored_verdict(content, name)
             current = {p.name: p.sha256 for p in policies if p.suite == suite.name}
             label = f"gates:{suite.name}"
-            stored = self.registry.find_evaluation(content, suite.name, suite.eval_hash(), with_verdict=True)
             if stored is None:
                 older = self.registry.evaluation_hashes(content, suite.name)
                 if older:
