@@ -13,13 +13,12 @@ and ends by saying where the reports are and how to look at it all in ``mlflow u
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import time
 from pathlib import Path
-
-import yaml
 
 from llmops_ci.errors import BadInput, VerdictNo
 from llmops_ci.shipped import shipped_dir
@@ -54,10 +53,9 @@ def prepare_workdir(workdir: Path) -> Path:
     return workdir
 
 
-def _approver(config_path: Path, author: str) -> str:
-    """Someone the production rung accepts who is not the version's author."""
-    env = yaml.safe_load(config_path.read_text())["environments"][-1]
-    people = [a for a in env.get("requires", {}).get("approvers", []) if not a.startswith("team:") and a != author]
+def _approver(env: dict, author: str) -> str:
+    """Someone the rung ``env`` accepts who is not the version's author."""
+    people = [a for a in (env.get("requires") or {}).get("approvers", []) if not a.startswith("team:") and a != author]
     return people[0] if people else "reviewer"
 
 
@@ -87,7 +85,7 @@ def run_demo(workdir: str | None = None, progress=print) -> dict:
     step(4, "promoting version 1 to staging (checks the stored gate verdicts)")
     gov.promote("staging", v1["version"])
     author = actor()
-    approver = _approver(root / "llmops.yaml", author)
+    approver = _approver(gov.env("production")[1], author)
     step(5, f"recording {approver}'s approval of version 1 for production (the local forge)")
     gov.approve("production", v1["version"], approver, "approved in the demo")
     step(6, "promoting version 1 to production")
@@ -108,8 +106,6 @@ def run_demo(workdir: str | None = None, progress=print) -> dict:
         v2_eval, v2_refusal = None, "; ".join(exc.lines)
     step(10, "registering version 2 as the new candidate")
     v2 = run_register(config, None, None, progress=progress)
-
-    import json
 
     v2_results = json.loads((root / "reports" / "v2" / "results.json").read_text())
     comparisons = [(name, g) for name, dom in v2_results["domains"].items() for g in dom["gates"]
