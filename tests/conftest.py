@@ -38,6 +38,19 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, timeou
                           capture_output=True, text=True, timeout=timeout)
 
 
+GIT_IDENTITY = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
+                "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"}
+
+
+def git_commit_all(root: Path, message: str = "pipeline", init: bool = True) -> str:
+    """Commit everything in ``root`` (a new repository on `main` when ``init``); the commit's sha."""
+    env = {**os.environ, **GIT_IDENTITY}
+    steps = ([["git", "init", "-q", "-b", "main"]] if init else []) + [["git", "add", "-A"], ["git", "commit", "-q", "-m", message]]
+    for cmd in steps:
+        subprocess.run(cmd, cwd=root, check=True, env=env, capture_output=True)
+    return subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, check=True, capture_output=True, text=True).stdout.strip()
+
+
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     """A copy of the shipped example project (llmops.yaml + data) in a temp folder."""

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO
+from conftest import REPO, git_commit_all
 
 ACTIONS = [REPO / "action.yml", *sorted((REPO / "actions").glob("*/action.yml"))]
 WORKFLOWS = sorted((REPO / ".github" / "workflows").glob("*.yml")) + sorted((REPO / "workflows" / "github").glob("*.yml"))
@@ -182,13 +182,6 @@ def assert_host_install_untouched() -> None:
     assert Path(where).resolve().is_relative_to(REPO.resolve()), f"a job replaced the host's llmops-ci: {where}"
 
 
-def git_repo(root: Path) -> None:
-    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
-           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"}
-    for cmd in (["git", "init", "-q", "-b", "main"], ["git", "add", "-A"], ["git", "commit", "-q", "-m", "ci"]):
-        subprocess.run(cmd, cwd=root, check=True, env=env, capture_output=True)
-
-
 def copy_repo(dest: Path) -> Path:
     files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, capture_output=True,
                            text=True, check=True).stdout.splitlines()
@@ -204,7 +197,7 @@ def copy_repo(dest: Path) -> Path:
 def test_act_runs_the_dogfood_job_end_to_end(tmp_path):
     root = copy_repo(tmp_path / "repo")
     strip_setup_python(root)
-    git_repo(root)
+    git_commit_all(root)
     bin_dir = runner_venv(tmp_path)
     env = {**{k: v for k, v in os.environ.items() if not k.startswith(("LLMOPS_", "MLFLOW_TRACKING"))},
            "PATH": f"{bin_dir}:{os.environ['PATH']}", "LLMOPS_ACTOR": "ci-bot"}
@@ -294,7 +287,7 @@ def user_repository(root: Path, project: Path) -> Path:
                    "run": 'echo "caller saw version=$VERSION finetune=$FINETUNE"; test "$VERSION" = 1'}]}
     (workflows / "llmops.yml").write_text(yaml.safe_dump(caller, sort_keys=False))
     (root / ".gitignore").write_text(".llmops/\n")
-    git_repo(root)
+    git_commit_all(root)
     return root
 
 
@@ -325,7 +318,7 @@ def test_act_runs_the_copy_paste_pr_workflow_end_to_end(project, tmp_path):
     assert (artifacts / "llmops-report-safety" / "junit.xml").is_file()
     from mlflow import MlflowClient
 
-    client = MlflowClient(tracking_uri=f"sqlite:///{store}")
+    client = MlflowClient(tracking_uri=f"sqlite:///{store}", registry_uri=f"sqlite:///{store}")  # not the process-wide default
     candidate = client.get_model_version_by_alias("clinic-assistant", "candidate")
     assert_host_install_untouched()
     assert str(candidate.version) == "1" and candidate.tags["llmops.run_id"] == record["run_id"]
@@ -350,7 +343,7 @@ def test_gitlab_ci_local_runs_the_template_end_to_end(project, tmp_path):
         "local": "llmops.gitlab-ci.yml",
         "inputs": {"domains": ["safety"], "install": str(REPO), "torch-index-url": ""}}]}))
     (project / ".gitignore").write_text(".llmops/\n.gitlab-ci-local/\n")
-    git_repo(project)
+    git_commit_all(project)
     bin_dir = runner_venv(tmp_path)
     store = tmp_path / "team-mlflow.db"
     # gitlab-ci-local's shell jobs do not keep this PATH: name the jobs' interpreter, or their
@@ -358,9 +351,7 @@ def test_gitlab_ci_local_runs_the_template_end_to_end(project, tmp_path):
     inputs = yaml.safe_load((project / ".gitlab-ci.yml").read_text())
     inputs["include"][0]["inputs"]["python"] = str(bin_dir / "python")
     (project / ".gitlab-ci.yml").write_text(yaml.safe_dump(inputs))
-    subprocess.run(["git", "commit", "-qam", "runner python"], cwd=project, check=True, capture_output=True,
-                   env={**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
-                        "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"})
+    git_commit_all(project, "runner python", init=False)
     env = {**{k: v for k, v in os.environ.items() if not k.startswith(("LLMOPS_", "MLFLOW_TRACKING"))},
            "PATH": f"{bin_dir}:{os.environ['PATH']}"}
     proc = run(tool("gitlab-ci-local"), "--force-shell-executor", "--shell-isolation",
@@ -383,7 +374,7 @@ def test_gitlab_ci_local_runs_the_template_end_to_end(project, tmp_path):
     assert card is not None and "### safety: PASS" in card.read_text()
     from mlflow import MlflowClient
 
-    client = MlflowClient(tracking_uri=f"sqlite:///{store}")
+    client = MlflowClient(tracking_uri=f"sqlite:///{store}", registry_uri=f"sqlite:///{store}")  # not the process-wide default
     staged = client.get_model_version_by_alias("clinic-assistant", "staging")
     assert_host_install_untouched()
     assert str(staged.version) == "1" and staged.tags["llmops.author"] == "ci-bot"

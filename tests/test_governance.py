@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO, make_tiny_model, run_cli
+from conftest import REPO, git_commit_all, make_tiny_model, run_cli
 
 AUTHOR = "alice"  # who registers the versions (their provenance `author`)
 
@@ -60,17 +60,6 @@ def edit_config(project: Path, change) -> None:
     path.write_text(yaml.safe_dump(data, sort_keys=False))
 
 
-def git_init(project: Path) -> str:
-    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
-           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"}
-    import os
-
-    for cmd in (["git", "init", "-q"], ["git", "add", "-A"], ["git", "commit", "-q", "-m", "pipeline"]):
-        subprocess.run(cmd, cwd=project, check=True, env={**os.environ, **env}, capture_output=True)
-    return subprocess.run(["git", "rev-parse", "HEAD"], cwd=project, check=True, capture_output=True,
-                          text=True).stdout.strip()
-
-
 def governed_ladder(data: dict) -> None:
     """Staging needs the safety gates; production needs them too plus one approval."""
     data["evaluation"]["suites"] = ["safety"]
@@ -92,7 +81,7 @@ def evaluated_store(tmp_path_factory, trained_model, untrained_model) -> Path:
     shutil.copytree(REPO / "examples", project)
     edit_config(project, governed_ladder)
     (project / ".gitignore").write_text(".llmops/\n")
-    git_init(project)
+    git_commit_all(project)
     copy = tmp_path_factory.mktemp("v3") / "model"
     shutil.copytree(trained_model, copy)
     (copy / "NOTES.md").write_text("same weights, one more file: another content hash\n")
