@@ -87,6 +87,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.set_defaults(func=cmd_evaluate)
 
+    p = sub.add_parser("report", help="publish an evaluation to the forge: a check per domain, the PR comment",
+                       description="Read the results.json that evaluate wrote and publish it where reviewers look: one "
+                                   "check per domain named llmops/<domain> (GitHub check runs, or commit statuses when "
+                                   "the token cannot create check runs; GitLab commit statuses; .llmops/checks.json "
+                                   "locally), the report as one pull/merge request comment edited in place on every "
+                                   "push, and the job summary. Publishes verdicts; never re-judges them.",
+                       epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _common(p, record=False)
+    p.add_argument("--report-dir", metavar="DIR", help="where evaluate wrote its reports (default: .llmops/report)")
+    p.add_argument("--sha", metavar="SHA", help="commit to attach the checks to (default: the pull request's head, "
+                                                "$CI_COMMIT_SHA, or HEAD)")
+    p.add_argument("--pr", type=int, metavar="N", help="pull/merge request to comment on (default: from the CI event)")
+    p.add_argument("--no-comment", action="store_true", help="publish the checks only")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.set_defaults(func=cmd_report)
+
     p = sub.add_parser("register", help="register a model directory in MLflow with provenance, alias `candidate`",
                        description="Log a Hugging Face model directory to MLflow (transformers flavor), register a version "
                                    "tagged with its provenance and point the alias `candidate` at it. The same model files "
@@ -172,6 +188,22 @@ def build_parser() -> argparse.ArgumentParser:
                    help="folder to run in (default: ./llmops-demo; an earlier demo's folder is made anew)")
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("github", help="GitHub helpers", epilog=EXIT_CODES,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    gsub = p.add_subparsers(dest="github_command", metavar="ACTION", required=True)
+    q = gsub.add_parser("protect", help="make the llmops/<domain> checks required on a branch (idempotent)",
+                        description="Add llmops/<domain> for every suite in evaluation.suites (or --check NAME) to "
+                                    "the branch's required status checks, keeping every other protection setting. "
+                                    "Run again, it changes nothing and says so. Needs a token with administration: "
+                                    "write on the repository (GITHUB_TOKEN cannot).",
+                        epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _common(q, record=False)
+    q.add_argument("--branch", required=True, metavar="NAME")
+    q.add_argument("--check", action="append", metavar="NAME", help="check name to require (repeatable; default: "
+                                                                   "llmops/<suite> for each evaluation suite)")
+    q.add_argument("--format", choices=("text", "json"), default="text")
+    q.set_defaults(func=cmd_github_protect)
 
     p = sub.add_parser("registry", help="inspect the model registry",
                        epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -338,6 +370,47 @@ def _print_moved(result: dict, fmt: str) -> None:
     state = "moved" if result.get("changed") else "unchanged"
     print(f"{result['environment']}: alias `{result['alias']}` {state} → version {result['version']} "
           f"(previous: {result['previous_version'] if result['previous_version'] is not None else 'none'})")
+
+
+def cmd_report(args) -> int:
+    from llmops_ci.stages.report import run_report
+
+    result = run_report(args.config, args.report_dir, args.sha, args.pr, comment=not args.no_comment,
+                        progress=_progress)
+    if args.format == "json":
+        print(json.dumps(result, indent=2, sort_keys=True))
+    else:
+        for c in result["checks"]:
+            print(f"{c['name']}: {c.get('conclusion') or c.get('state')} ({c['kind']}, {c['action']})")
+        if result["comment"]:
+            print(f"comment on #{result['comment']['number']}: {result['comment']['action']}")
+    return EXIT_OK
+
+
+def cmd_github_protect(args) -> int:
+    from llmops_ci.config import load_config
+    from llmops_ci.errors import BadInput
+    from llmops_ci.scm.base import CHECK_PREFIX
+    from llmops_ci.scm.github import GitHubForge
+
+    config = load_config(args.config)
+    checks = args.check or [CHECK_PREFIX + s for s in (config.data.get("evaluation") or {}).get("suites") or []]
+    if not checks:
+        raise BadInput(f"{config.display}: evaluation.suites: no suites, so no checks to require; add suites or "
+                       "pass --check NAME")
+    result = GitHubForge(config, say=_progress).protect(args.branch, checks)
+    if args.format == "json":
+        print(json.dumps(result, indent=2, sort_keys=True))
+    else:
+        if result["protection"] == "created":
+            print(f"{args.branch}: branch protection created")
+        for name in result["added"]:
+            print(f"{args.branch}: now requires {name}")
+        for name in result["already"]:
+            print(f"{args.branch}: already requires {name}")
+        if not result["added"]:
+            print(f"{args.branch}: unchanged")
+    return EXIT_OK
 
 
 def cmd_promote(args) -> int:

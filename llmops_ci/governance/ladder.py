@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from llmops_ci.config import CANDIDATE_ALIAS, load_config
-from llmops_ci.errors import BadInput, VerdictNo
+from llmops_ci.errors import BadInput, ExternalFailure, VerdictNo
 from llmops_ci.governance import audit
 from llmops_ci.provenance import actor as current_actor
 
@@ -48,10 +48,19 @@ def _fault(point: str) -> None:
         os._exit(70)
 
 
-def _epoch(iso: str) -> float:
-    import calendar
+APPROVE_HOW = {
+    "github": "a required reviewer approves the deployment to the environment, or an approving review of the "
+              "pull request that merged the commit",
+    "gitlab": "an approver of the protected environment approves the blocked deployment",
+}
 
-    return calendar.timegm(time.strptime(iso, "%Y-%m-%dT%H:%M:%SZ"))
+
+def _epoch(iso: str) -> float:
+    """Seconds since the epoch of an ISO time: ours (``…Z``) or a forge's (fractions, offsets)."""
+    import datetime as dt
+
+    when = dt.datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    return (when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)).timestamp()
 
 
 class Governance:
@@ -60,12 +69,11 @@ class Governance:
     def __init__(self, config_path: str | None, tracking_uri: str | None = None, progress=print):
         from llmops_ci.registry import open_registry
         from llmops_ci.registry.ledger import Ledger
-        from llmops_ci.scm import open_forge
-
         self.config = load_config(config_path)
         self.registry = open_registry(self.config, tracking_uri)
         self.ledger = Ledger(self.registry)
-        self.forge = open_forge(self.config)
+        self._forge = None
+        self._teams: dict[str, list[str]] = {}
         self.progress = progress
         self.mirror = self.config.root / ".llmops" / "audit.jsonl"
         self._verdicts: dict[tuple[str, str], tuple] = {}
@@ -220,18 +228,25 @@ class Governance:
         return Requirement("ladder", False, f"version {version} is not on {prev['name']} ({prev['name']} has {where}); "
                                             f"promote it to {prev['name']} first")
 
-    def teams(self) -> dict[str, list[str]]:
-        return (self.config.data.get("forge") or {}).get("teams") or {}
+    @property
+    def forge(self):
+        """Opened on first use: audit and card commands never need a forge token."""
+        if self._forge is None:
+            from llmops_ci.scm import open_forge
+
+            self._forge = open_forge(self.config, say=self.progress)
+        return self._forge
+
+    def team(self, name: str) -> list[str]:
+        """Members of ``team:NAME``: the forge answers (GitHub teams, GitLab groups; locally forge.teams)."""
+        if name not in self._teams:
+            self._teams[name] = self.forge.team_members(name)
+        return self._teams[name]
 
     def allowed(self, who: str, approvers: list[str]) -> bool:
-        if not approvers:
+        if not approvers or who in approvers:
             return True
-        for a in approvers:
-            if a.startswith("team:") and who in self.teams().get(a[5:], []):
-                return True
-            if a == who:
-                return True
-        return False
+        return any(a.startswith("team:") and who in self.team(a[5:]) for a in approvers)
 
     def check_approvals(self, chain: list[dict], env: dict, info, needed: int, label: str = "approvals") -> Requirement | None:
         if needed <= 0:
@@ -242,7 +257,7 @@ class Governance:
         author = info.tags.get("llmops.author")
         commit = info.tags.get("llmops.git_commit")
         counted, rejected = set(), []
-        for a in self.forge.approvals(chain, env["name"]):
+        for a in self.forge.approvals(chain, env["name"], info.version, commit):
             who = a["actor"]
             why = None
             if a.get("environment") != env["name"]:
@@ -268,7 +283,9 @@ class Governance:
         if rejected and not ok:
             detail += "; not counted: " + "; ".join(rejected)
         if not ok and not rejected:
-            detail += f": none for version {info.version} on {env['name']} (`llmops-ci approve --env {env['name']} --version {info.version} --by NAME`)"
+            how = (f"`llmops-ci approve --env {env['name']} --version {info.version} --by NAME`"
+                   if self.forge.name == "local" else APPROVE_HOW.get(self.forge.name, self.forge.name))
+            detail += f": none for version {info.version} on {env['name']} ({how})"
         return Requirement(label, ok, detail)
 
     # -- actions -----------------------------------------------------------------------------
@@ -318,6 +335,9 @@ class Governance:
 
     def approve(self, env_name: str, version: int, by: str, comment: str | None = None, commit: str | None = None) -> dict:
         _, env = self.env(env_name)
+        if self.forge.name != "local":
+            raise BadInput(f"approve: on {self.forge.name} approvals come from {self.forge.name} itself "
+                           f"({APPROVE_HOW[self.forge.name]}); `llmops-ci approve` records them for the local forge only")
         info = self.registry.version(version)
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._@-]*", by or ""):
             raise BadInput(f"approve --by {by!r}: expected a user name (letters, digits, . _ - @)")
@@ -378,6 +398,7 @@ class Governance:
             result.update(changed=False)
             self.progress(f"{env['name']}: version {info.version} is already there; nothing to do")
             return result
+        forge = self.forge  # opened (token, repository checked) before anything moves
         if self.registry.aliases().get(env["alias"]) != before:  # moved behind our back (not through llmops-ci)
             raise VerdictNo(f"{action} refused: alias `{env['alias']}` moved during the checks; run it again")
         self.ledger.set_pending({"alias": env["alias"], "version": info.version, "entry": {**base, "outcome": "done"}})
@@ -386,9 +407,14 @@ class Governance:
         _fault("after-alias")
         entry = self._append(chain, **base, outcome="done")
         self.ledger.clear_pending()
-        self.forge.record_deployment(env["name"], info.version, info.tags.get("llmops.git_commit"), action, "success")
         self.progress(f"{env['name']}: alias `{env['alias']}` moved to version {info.version} "
                       f"(was {before if before is not None else 'unset'}); audit entry {entry['seq']}")
+        try:
+            result["deployment"] = forge.record_deployment(env["name"], info.version, info.tags.get("llmops.git_commit"),
+                                                           action, "success")
+        except ExternalFailure as exc:
+            raise ExternalFailure(f"version {info.version} is on {env['name']} (audit entry {entry['seq']}), but "
+                                  f"recording the deployment on {forge.name} failed:", *exc.lines) from None
         try:
             from llmops_ci.governance.card import publish_card
 

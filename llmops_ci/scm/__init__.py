@@ -1,34 +1,58 @@
 """SCM integration: one small interface, so no other module knows which forge it runs on.
 
-``open_forge(config)`` returns the forge of ``forge.type`` (``auto`` detects it from the CI
-environment). Implemented here: ``local`` — approvals are audit-trail entries written by
-``llmops-ci approve``, deployments are lines in ``.llmops/deployments.jsonl``.
+``open_forge(config)`` returns the forge of ``forge.type``; ``auto`` (the default) takes GitHub
+inside GitHub Actions and GitLab inside GitLab CI when a token is at hand, else the local forge.
+Every forge has the same methods:
+
+    head_sha() / change_number() / run_url()   where this run is (commit, pull/merge request)
+    publish_checks(sha, checks)                one check per domain, ``llmops/<domain>``
+    upsert_report(number, body, marker)        the report comment, edited in place
+    record_deployment(env, version, commit, action, state)
+    approvals(chain, env, version, commit)     who approved, when (the ladder judges them)
+    team_members(team)                         for ``team:NAME`` approvers
+
+Implementations: ``local`` (scm/local.py), ``github`` (scm/github.py, github3.py) and
+``gitlab`` (scm/gitlab.py, python-gitlab); only those modules import their forge's library.
 """
 
 from __future__ import annotations
 
 import os
+import sys
+
+TOKEN_ENV = {"github": "GITHUB_TOKEN", "gitlab": "GITLAB_TOKEN"}
 
 
-def detect(config) -> str:
+def detect(config, env=None) -> str:
+    env = os.environ if env is None else env
     kind = (config.data.get("forge") or {}).get("type", "auto")
     if kind != "auto":
         return kind
-    if os.environ.get("GITHUB_ACTIONS") == "true":
+    if env.get("GITHUB_ACTIONS") == "true":
         return "github"
-    if os.environ.get("GITLAB_CI") == "true":
+    if env.get("GITLAB_CI") == "true":
         return "gitlab"
     return "local"
 
 
-def open_forge(config):
-    from llmops_ci.errors import BadInput
+def open_forge(config, env=None, say=None):
     from llmops_ci.scm.local import LocalForge
 
-    kind = detect(config)
-    explicit = (config.data.get("forge") or {}).get("type", "auto") != "auto"
-    if kind == "local" or not explicit:
-        # auto-detected GitHub/GitLab falls back to the local forge until their adapters exist
+    env = os.environ if env is None else env
+    forge = config.data.get("forge") or {}
+    kind = detect(config, env)
+    if kind == "local":
         return LocalForge(config)
-    raise BadInput(f"{config.display}: forge.type: {kind!r} is not available in this build of llmops-ci "
-                   "(only `local`); remove forge.type or set it to local")
+    token_env = forge.get("token_env") or TOKEN_ENV[kind]
+    if forge.get("type", "auto") == "auto" and not (env.get(token_env) or (kind == "github" and env.get("GH_TOKEN"))):
+        # Detected, not asked for: without a token the run still works, on the local forge.
+        print(f"forge: {kind} CI detected but ${token_env} is empty; checks, comments and deployments go to "
+              ".llmops/ (set the token, or forge.type: local to silence this)", file=sys.stderr, flush=True)
+        return LocalForge(config)
+    if kind == "github":
+        from llmops_ci.scm.github import GitHubForge
+
+        return GitHubForge(config, env, say)
+    from llmops_ci.scm.gitlab import GitLabForge
+
+    return GitLabForge(config, env, say)

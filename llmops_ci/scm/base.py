@@ -1,0 +1,56 @@
+"""What every forge is handed: checks per domain, the report comment, deployments, approvals.
+
+The forge adapters (``local``, ``github``, ``gitlab``) take these plain objects and never see
+the evaluation's internals; the evaluation never sees a forge.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+CHECK_PREFIX = "llmops/"
+ANNOTATION_BATCH = 50          # GitHub accepts at most 50 annotations per create/update request
+CHECK_SUMMARY_LIMIT = 65535    # GitHub's cap on a check run's output.summary (characters)
+STATUS_DESCRIPTION_LIMIT = 140  # GitHub commit status description (GitLab accepts more; same text)
+
+
+def marker(project: str) -> str:
+    """The hidden line that finds our comment again, so it is edited, not posted anew."""
+    return f"<!-- llmops-ci:report:{project} -->"
+
+
+@dataclass
+class Check:
+    """One required check: ``llmops/<domain>`` with the domain's verdict."""
+
+    name: str
+    verdict: str            # PASS, FAIL or INCONCLUSIVE
+    passed: bool            # after the inconclusive policy: does the check let the merge through?
+    title: str
+    summary: str            # Markdown, already cut to CHECK_SUMMARY_LIMIT
+    annotations: list[dict] = field(default_factory=list)  # GitHub check-run annotation objects
+    details_url: str | None = None
+
+    @property
+    def conclusion(self) -> str:
+        """GitHub check-run conclusion: an INCONCLUSIVE that the policy lets pass is `neutral`
+        (which satisfies a required check), one it fails is `failure`."""
+        if self.verdict == "PASS":
+            return "success"
+        if self.verdict == "INCONCLUSIVE" and self.passed:
+            return "neutral"
+        return "failure"
+
+    @property
+    def state(self) -> str:
+        """Commit status state (GitHub names; the GitLab adapter maps failure → failed)."""
+        return "success" if self.passed else "failure"
+
+    @property
+    def description(self) -> str:
+        text = self.title
+        return text if len(text) <= STATUS_DESCRIPTION_LIMIT else text[:STATUS_DESCRIPTION_LIMIT - 1] + "…"
+
+
+def batches(items: list, size: int = ANNOTATION_BATCH) -> list[list]:
+    return [items[i:i + size] for i in range(0, len(items), size)] or [[]]
