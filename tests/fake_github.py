@@ -183,8 +183,10 @@ class FakeGitHub:
         if reviews:
             body["required_pull_request_reviews"] = {
                 "url": f"{url}/required_pull_request_reviews",
-                **{k: reviews[k] for k in ("dismiss_stale_reviews", "require_code_owner_reviews",
-                                           "required_approving_review_count") if k in reviews}}
+                "dismiss_stale_reviews": bool(reviews.get("dismiss_stale_reviews")),
+                "require_code_owner_reviews": bool(reviews.get("require_code_owner_reviews")),
+                **({"required_approving_review_count": reviews["required_approving_review_count"]}
+                   if "required_approving_review_count" in reviews else {})}
         else:
             body.pop("required_pull_request_reviews", None)
         body["enforce_admins"] = {"url": f"{url}/enforce_admins", "enabled": bool(stored.get("enforce_admins"))}
