@@ -21,7 +21,7 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
-from conftest import run_cli
+from conftest import edit_config, run_cli
 from fake_github import FakeGitHub
 
 TOKEN = "ghs_fakeInstallationToken0123456789"
@@ -67,13 +67,6 @@ def a_check(name="llmops/medical", verdict="FAIL", passed=False, annotations=0):
     notes = [{"path": "gates/medical.yaml", "start_line": i + 1, "end_line": i + 1, "annotation_level": "failure",
               "message": f"gate {i} failed"} for i in range(annotations)]
     return Check(name, verdict, passed, f"{verdict}: test", f"### {name}: {verdict}\n", notes, "https://ci/run/1")
-
-
-def edit(project: Path, change) -> None:
-    path = project / "llmops.yaml"
-    data = yaml.safe_load(path.read_text())
-    change(data)
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
 
 
 # -- evaluate → report, end to end ------------------------------------------------------------
@@ -209,7 +202,7 @@ def test_enterprise_server_base_url(tmp_path):
 @pytest.mark.slow
 def test_promote_records_deployments_and_reads_approvals_from_github(ladder, fake, tmp_path):
     commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ladder, capture_output=True, text=True).stdout.strip()
-    edit(ladder, lambda d: d.update(forge={"type": "github", "retry": {"backoff_seconds": 0.05}}))
+    edit_config(ladder, lambda d: d.update(forge={"type": "github", "retry": {"backoff_seconds": 0.05}}))
     env = github_env(fake, tmp_path, number=None, GITHUB_SHA=commit)
 
     def cli(*args):
@@ -346,7 +339,7 @@ def test_an_exhausted_primary_rate_limit_waits_for_its_reset_or_fails_at_once(fa
 
 
 def test_repeated_5xx_ends_with_exit_3_and_one_line_in_bounded_time(project, fake, tmp_path):
-    edit(project, lambda d: d.update(forge={"type": "github", "retry": {"attempts": 3, "backoff_seconds": 0.2}}))
+    edit_config(project, lambda d: d.update(forge={"type": "github", "retry": {"attempts": 3, "backoff_seconds": 0.2}}))
     report = project / ".llmops" / "report"
     report.mkdir(parents=True)
     (report / "results.json").write_text(json.dumps(minimal_results()))
@@ -366,7 +359,7 @@ def test_connection_errors_are_retried_then_reported(project, tmp_path):
     from servers import free_port
 
     dead = f"http://127.0.0.1:{free_port()}"
-    edit(project, lambda d: d.update(forge={"type": "github", "api_url": dead, "repository": "acme/llm",
+    edit_config(project, lambda d: d.update(forge={"type": "github", "api_url": dead, "repository": "acme/llm",
                                             "retry": {"attempts": 2, "backoff_seconds": 0.05}}))
     report = project / ".llmops" / "report"
     report.mkdir(parents=True)
@@ -406,7 +399,7 @@ def test_auto_detection_needs_a_token_and_says_so(project, tmp_path):
     assert open_forge(config, env={"GITHUB_ACTIONS": "true"}).name == "local"
     assert open_forge(config, env={"GITHUB_ACTIONS": "true", "GITHUB_TOKEN": TOKEN,
                                    "GITHUB_REPOSITORY": "acme/llm"}).name == "github"
-    edit(project, lambda d: d.update(forge={"type": "github"}))
+    edit_config(project, lambda d: d.update(forge={"type": "github"}))
     from llmops_ci.errors import BadInput
 
     with pytest.raises(BadInput) as err:

@@ -19,20 +19,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO, git_commit_all, make_tiny_model, run_cli
-
-AUTHOR = "alice"  # who registers the versions (their provenance `author`)
-
-
-def cli(project: Path, *args: str, actor: str = "release-bot", env: dict | None = None) -> subprocess.CompletedProcess:
-    return run_cli(*args, "--config", "llmops.yaml", cwd=project,
-                   env={"LLMOPS_ACTOR": actor, "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false", **(env or {})})
-
-
-def ok(proc: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return proc
-
+from conftest import (AUTHOR, REPO, cli, edit_config, git_commit_all, make_tiny_model, ok,  # noqa: F401
+                      run_cli)
 
 def refused(proc: subprocess.CompletedProcess, requirement: str, reason: str) -> None:
     """Exit 1, and the line for ``requirement`` gives ``reason``."""
@@ -51,53 +39,6 @@ def aliases(project: Path) -> dict[str, int]:
 def chain(project: Path) -> list[dict]:
     out = ok(cli(project, "audit", "export", "--format", "jsonl")).stdout
     return [json.loads(line) for line in out.splitlines()]
-
-
-def edit_config(project: Path, change) -> None:
-    path = project / "llmops.yaml"
-    data = yaml.safe_load(path.read_text())
-    change(data)
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-
-
-def governed_ladder(data: dict) -> None:
-    """Staging needs the safety gates; production needs them too plus one approval."""
-    data["evaluation"]["suites"] = ["safety"]
-    data["evaluation"]["gates"] = ["safety"]
-    data["environments"] = [
-        {"name": "staging", "requires": {"gates": ["safety"]}},
-        {"name": "production", "requires": {"gates": ["safety"], "approvals": 1,
-                                            "approvers": [AUTHOR, "bob", "team:release"],
-                                            "prevent_self_review": True, "max_approval_age": "1h"}},
-    ]
-    data["forge"] = {"type": "local", "teams": {"release": ["carol"]}}
-
-
-@pytest.fixture(scope="session")
-def evaluated_store(tmp_path_factory, trained_model, untrained_model) -> Path:
-    """A git-tracked project whose sqlite registry holds, each evaluated on safety by the real CLI:
-    v1 untrained (FAIL), v2 trained (PASS), v3 trained plus a notes file (PASS; `candidate`)."""
-    project = tmp_path_factory.mktemp("ladder") / "project"
-    shutil.copytree(REPO / "examples", project)
-    edit_config(project, governed_ladder)
-    (project / ".gitignore").write_text(".llmops/\n")
-    git_commit_all(project)
-    copy = tmp_path_factory.mktemp("v3") / "model"
-    shutil.copytree(trained_model, copy)
-    (copy / "NOTES.md").write_text("same weights, one more file: another content hash\n")
-    for model, want in ((untrained_model, 1), (trained_model, 0), (copy, 0)):
-        ok(cli(project, "register", "--model", str(model), actor=AUTHOR))
-        proc = cli(project, "evaluate", "--model", str(model), "--suite", "safety")
-        assert proc.returncode == want, proc.stderr[-3000:]
-    return project
-
-
-@pytest.fixture
-def ladder(evaluated_store, tmp_path) -> Path:
-    """A private copy of the evaluated project (its registry, aliases and audit chain are its own)."""
-    dest = tmp_path / "project"
-    shutil.copytree(evaluated_store, dest, symlinks=True)
-    return dest
 
 
 def without_gates(data: dict) -> None:
