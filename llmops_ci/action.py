@@ -22,8 +22,9 @@ from pathlib import Path
 
 COMMANDS = ("validate", "finetune", "evaluate", "register", "promote", "rollback")
 # What each stage needs beyond the light core (the `extras` input overrides it).
-DEFAULT_EXTRAS = {"validate": "", "finetune": "train", "evaluate": "eval", "register": "", "promote": "",
-                  "rollback": ""}
+# evaluate publishes its checks and promote/rollback record deployments on GitHub: github3.py.
+DEFAULT_EXTRAS = {"validate": "", "finetune": "train", "evaluate": "eval,github", "register": "", "promote": "github",
+                  "rollback": "github"}
 # Stage inputs of actions/<stage>/action.yml -> CLI flags. A list value repeats the flag per word.
 STAGE_FLAGS = {
     "finetune": {"backend": "--backend"},
@@ -163,10 +164,21 @@ def run() -> int:
         error = {"exit_code": proc.returncode, "problems": result["problems"],
                  "lines": [": ".join(x for x in (p.get("file"), p.get("key"), p["message"]) if x)
                            for p in result["problems"]]}
-    outputs = collect_outputs(command, config, proc.returncode, result)
+    code = proc.returncode
+    outputs = collect_outputs(command, config, code, result)
+    if command == "evaluate" and _input("publish").lower() != "false" and outputs.get("summary-path"):
+        # Checks per domain and the pull request comment; also when the gates failed (exit 1).
+        published = publish_report(config, str(Path(outputs["summary-path"]).parent), env)
+        if published and code == 0:
+            code = published["exit_code"]
+            outputs["exit-code"] = str(code)
+            error = error or published
+        elif published:
+            for line in annotations(published):
+                print(line)
     write_outputs(outputs)
-    summarize(command, proc.returncode, outputs, error)
-    if command == "register" and proc.returncode == 0 and outputs["model-version"]:
+    summarize(command, code, outputs, error)
+    if command == "register" and code == 0 and outputs["model-version"]:
         # The new version's model card joins the pull request's report.
         card = subprocess.run([sys.executable, "-m", "llmops_ci", "registry", "card", "--config", config, "--version",
                                outputs["model-version"]], env=env, stdout=subprocess.PIPE, text=True)
@@ -175,7 +187,24 @@ def run() -> int:
     if error:
         for line in annotations(error):
             print(line)
-    return proc.returncode
+    return code
+
+
+def publish_report(config: str, report_dir: str, env: dict) -> dict | None:
+    """``llmops-ci report`` after evaluate; None when it worked, else its error (as the CLI wrote it).
+    The job summary is left to this program, which writes it once for evaluate."""
+    env = {k: v for k, v in env.items() if k != "GITHUB_STEP_SUMMARY"}
+    with tempfile.TemporaryDirectory() as tmp:
+        error_file = Path(tmp) / "error.json"
+        env["LLMOPS_ERROR_FILE"] = str(error_file)
+        argv = [sys.executable, "-m", "llmops_ci", "report", "--config", config, "--report-dir", report_dir]
+        print(f"llmops-ci {' '.join(shlex.quote(a) for a in argv[3:])}", flush=True)
+        proc = subprocess.run(argv, env=env)
+        if proc.returncode == 0:
+            return None
+        if error_file.is_file():
+            return json.loads(error_file.read_text())
+        return {"exit_code": proc.returncode, "lines": [f"llmops-ci report exited {proc.returncode}"]}
 
 
 def _config_root(config: str) -> Path:

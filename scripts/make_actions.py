@@ -24,7 +24,8 @@ COMMON = {
 EXTRAS = {"extras": ("llmops-ci extras to install (default: {default}).", ""),
           "torch-index-url": ("Install torch from this index first (e.g. the CPU index on CPU runners).", "")}
 TRACKING = {"mlflow-tracking-uri": ("MLflow tracking server (overrides registry.tracking_uri).", "")}
-TOKEN = {"github-token": ("Token for check runs, comments and deployments.", "${{ github.token }}")}
+TOKEN = {"github-token": ("Token for check runs, commit statuses, the pull request comment, deployments and "
+                          "approvals; the job's `permissions:` decide what it may do.", "${{ github.token }}")}
 REQUIRED = object()
 
 OUTPUTS = {
@@ -56,8 +57,10 @@ STAGES = {
                    "baseline": ("Alias to compare with (default: evaluation.baseline_alias).", ""),
                    "report-dir": ("Where the reports go (default: .llmops/report).", ""),
                    "backend": ("`local` or `skypilot`.", ""),
+                   "publish": ("Publish a check per domain (`llmops/<domain>`) and the pull request comment "
+                               "(`llmops-ci report`); needs `checks: write`, `pull-requests: write`.", "true"),
                    **EXTRAS, **TRACKING, **TOKEN},
-        "outputs": ["verdict", "model-version", "report-path", "run-record", "exit-code"], "extras": "eval",
+        "outputs": ["verdict", "model-version", "report-path", "run-record", "exit-code"], "extras": "eval,github",
     },
     "register": {
         "description": "Register the fine-tuned model in MLflow with its provenance; alias `candidate` moves to it.",
@@ -69,14 +72,14 @@ STAGES = {
         "inputs": {"to": ("Environment to promote to.", REQUIRED),
                    "version": ("Version to promote (default: the one on the rung below).", ""),
                    **TRACKING, **TOKEN},
-        "outputs": ["verdict", "model-version", "exit-code"], "extras": "none",
+        "outputs": ["verdict", "model-version", "exit-code"], "extras": "github",
     },
     "rollback": {
         "description": "Point an environment back at its previous version (or `to`).",
         "inputs": {"env": ("Environment to roll back.", REQUIRED),
                    "to": ("Version to go back to (default: the previous one).", ""),
                    **TRACKING, **TOKEN},
-        "outputs": ["verdict", "model-version", "exit-code"], "extras": "none",
+        "outputs": ["verdict", "model-version", "exit-code"], "extras": "github",
     },
 }
 # The root action (`uses: llmops-ci/llmops-ci@v1`): any stage, chosen by `command`.
@@ -87,7 +90,7 @@ ROOT_ACTION = {
     "inputs": {"command": ("The stage to run: validate, finetune, evaluate, register, promote or rollback.", REQUIRED),
                **EXTRAS, **TOKEN, **TRACKING},
     "outputs": ["verdict", "model-version", "report-path", "run-record", "exit-code"],
-    "extras": "by command: finetune → train, evaluate → eval, others → none",
+    "extras": "by command: finetune → train, evaluate → eval,github, promote/rollback → github, others → none",
 }
 
 # Inputs that the run step reads under a fixed name (everything else is LLMOPS_INPUT_<NAME>).

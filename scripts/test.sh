@@ -20,6 +20,17 @@ if [ "$(gitlab-ci-local --version 2>/dev/null)" != "4.65.0" ]; then
   npm install -g --no-fund --no-audit --loglevel=error gitlab-ci-local@4.65.0
 fi
 
+# GitHub's REST description and Prism serving it, for the GitHub adapter's contract tests
+# (tests/test_github_contract.py); in a project-local prefix, not the system's.
+NODE_PREFIX=".cache/node"
+if ! node -e 'const v=require(process.argv[1]); process.exit(v.version==="5.16.0"?0:1)' \
+       "$PWD/$NODE_PREFIX/node_modules/@stoplight/prism-cli/package.json" 2>/dev/null \
+   || [ ! -f "$NODE_PREFIX/node_modules/@octokit/openapi/generated/api.github.com.json" ]; then
+  mkdir -p "$NODE_PREFIX"
+  npm install --prefix "$NODE_PREFIX" --no-fund --no-audit --loglevel=error \
+    @stoplight/prism-cli@5.16.0 @octokit/openapi@23.0.2
+fi
+
 # The CPU build of torch first: a bare `torch` requirement would pull a CUDA build.
 python3 -m pip install -q torch==2.13.0
 python3 -m pip install -q -e ".[test]"

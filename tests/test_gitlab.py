@@ -67,6 +67,10 @@ def test_deployment_is_created_running_then_marked(fake):
     (dep,) = fake.deployments.values()
     assert (dep["environment"], dep["sha"], dep["ref"], dep["history"]) == ("production", SHA, "main", ["running", "success"])
     assert out["deployment_id"] == dep["id"]
+    # Inside the environment's own job GitLab already records the deployment: none is added.
+    inside = open_gitlab(fake, {"CI_ENVIRONMENT_NAME": "production", "CI_JOB_ID": "901"})
+    assert "recorded by GitLab" in inside.record_deployment("production", 4, SHA, "promote", "success")["deployment"]
+    assert len(fake.deployments) == 1
 
 
 def test_approvals_come_from_this_jobs_deployment(fake):

@@ -129,6 +129,11 @@ class GitLabForge:
             raise ExternalFailure(f"GitLab: deployment of version {version} to {environment}: no commit to deploy "
                                   "(the version has no llmops.git_commit and $CI_COMMIT_SHA is unset)")
         what = f"deployment of version {version} to {environment}"
+        if self.env.get("CI_ENVIRONMENT_NAME") == environment and self.env.get("CI_JOB_ID"):
+            # A job with `environment:` is a deployment GitLab records itself: a second one
+            # through the API would show every promotion twice.
+            return {"environment": environment, "version": version, "commit": sha, "action": action, "state": state,
+                    "deployment": f"recorded by GitLab for job {self.env['CI_JOB_ID']}", "time": _now()}
         ref = self.env.get("CI_COMMIT_REF_NAME") or self.env.get("CI_DEFAULT_BRANCH") or "main"
         deployment = self._call(what, "deployment", self.project.deployments.create,
                                 {"environment": environment, "sha": sha, "ref": ref, "tag": False, "status": "running"})

@@ -21,13 +21,14 @@ class LocalForge:
         self.folder = config.root / ".llmops"
         self.deployments = self.folder / "deployments.jsonl"
 
-    def head_sha(self) -> str | None:
+    def head_sha(self) -> str:
+        """HEAD, or `working-tree` outside git: the local checks file is keyed by it."""
         try:
             out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=self.config.root, capture_output=True, text=True,
                                  timeout=10)
         except (OSError, subprocess.TimeoutExpired):
-            return None
-        return out.stdout.strip() if out.returncode == 0 else None
+            return "working-tree"
+        return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else "working-tree"
 
     def change_number(self) -> int | None:
         return None
