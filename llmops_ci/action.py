@@ -20,11 +20,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-COMMANDS = ("validate", "finetune", "evaluate", "register", "promote", "rollback")
+COMMANDS = ("validate", "finetune", "evaluate", "register", "promote", "rollback", "report")
 # What each stage needs beyond the light core (the `extras` input overrides it).
 # evaluate publishes its checks and promote/rollback record deployments on GitHub: github3.py.
 DEFAULT_EXTRAS = {"validate": "", "finetune": "train", "evaluate": "eval,github", "register": "", "promote": "github",
-                  "rollback": "github"}
+                  "rollback": "github", "report": "github"}
 # Stage inputs of actions/<stage>/action.yml -> CLI flags. A list value repeats the flag per word.
 STAGE_FLAGS = {
     "finetune": {"backend": "--backend"},
@@ -234,6 +234,8 @@ def collect_outputs(command: str, config: str, code: int, result: dict) -> dict[
     elif command in ("promote", "rollback"):
         out["model-version"] = str(result.get("version", ""))
         out["verdict"] = {0: ("done" if result.get("changed") else "unchanged"), 1: "refused"}.get(code, "error")
+    elif command == "report":
+        out["verdict"] = "published" if code == 0 else "error"
     elif command == "finetune":
         out["verdict"] = (result.get("status") or ("succeeded" if code == 0 else "failed")).lower()
         out["model-path"] = str(result.get("model_uri") or result.get("model_dir") or "")

@@ -30,7 +30,7 @@ REQUIRED = object()
 
 OUTPUTS = {
     "verdict": ("The stage's outcome: PASS / FAIL / INCONCLUSIVE (evaluate), done / unchanged / refused (promote, "
-                "rollback), valid / invalid (validate), registered (register), succeeded / failed (finetune)."),
+                "rollback), valid / invalid (validate), registered (register), succeeded / failed (finetune), published (report)."),
     "model-version": "The registered model version the stage produced or acted on.",
     "report-path": "The HTML evaluation report.",
     "run-record": "The run record (.llmops/run.json) to hand to the next job.",
@@ -87,10 +87,11 @@ ROOT_ACTION = {
     "description": ("Run one stage of an LLM pipeline described by llmops.yaml — validate, finetune, evaluate "
                     "(domain gates), register (MLflow), promote or rollback — with step outputs, a job summary and "
                     "error annotations."),
-    "inputs": {"command": ("The stage to run: validate, finetune, evaluate, register, promote or rollback.", REQUIRED),
+    "inputs": {"command": ("The stage to run: validate, finetune, evaluate, register, promote, rollback or report "
+                           "(publish an earlier evaluate's checks and comment).", REQUIRED),
                **EXTRAS, **TOKEN, **TRACKING},
     "outputs": ["verdict", "model-version", "report-path", "run-record", "exit-code"],
-    "extras": "by command: finetune → train, evaluate → eval,github, promote/rollback → github, others → none",
+    "extras": "by command: finetune → train, evaluate → eval,github, promote/rollback/report → github, others → none",
 }
 
 # Inputs that the run step reads under a fixed name (everything else is LLMOPS_INPUT_<NAME>).

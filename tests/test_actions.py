@@ -195,14 +195,28 @@ def copy_repo(dest: Path) -> Path:
 
 @pytest.mark.slow
 def test_act_runs_the_dogfood_job_end_to_end(tmp_path):
+    """The project's own CI job under act, with the job's token pointed at the fake GitHub (the
+    API is the one thing act cannot bring): evaluate leaves a check run per domain, promote a
+    deployment."""
+    from fake_github import FakeGitHub
+
+    fake = FakeGitHub().start()
     root = copy_repo(tmp_path / "repo")
     strip_setup_python(root)
-    git_commit_all(root)
+    example = yaml.safe_load((root / "examples" / "llmops.yaml").read_text())
+    example["forge"] = {"type": "auto", "api_url": fake.base, "repository": "acme/llm"}
+    (root / "examples" / "llmops.yaml").write_text(yaml.safe_dump(example, sort_keys=False))
+    head = git_commit_all(root)
     bin_dir = runner_venv(tmp_path)
     env = {**{k: v for k, v in os.environ.items() if not k.startswith(("LLMOPS_", "MLFLOW_TRACKING"))},
            "PATH": f"{bin_dir}:{os.environ['PATH']}", "LLMOPS_ACTOR": "ci-bot"}
-    proc = run(tool("act"), "push", "-j", "dogfood", "-P", "ubuntu-latest=-self-hosted", "--env",
-               f"PATH={bin_dir}:{os.environ['PATH']}", cwd=root, env=env, timeout=1500)
+    token = "ghs_actJobToken0123456789abcdef"
+    try:
+        proc = run(tool("act"), "push", "-j", "dogfood", "-P", "ubuntu-latest=-self-hosted", "--env",
+                   f"PATH={bin_dir}:{os.environ['PATH']}", "-s", f"GITHUB_TOKEN={token}", cwd=root, env=env,
+                   timeout=1500)
+    finally:
+        fake.stop()
     log = proc.stdout + proc.stderr
     (tmp_path / "run.log").write_text(log)  # kept by pytest for a look after a failure
     assert proc.returncode == 0, log[-6000:]
@@ -211,6 +225,15 @@ def test_act_runs_the_dogfood_job_end_to_end(tmp_path):
         assert expected in log, (expected, log[-6000:])
     # The job summary got the evaluation's Markdown report.
     assert "llmops/medical" in log or "medical: PASS" in log
+    # GitHub got a check run per domain on the pushed commit, and the staging deployment.
+    assert not fake.errors, fake.errors
+    for suite in example["evaluation"]["suites"]:
+        (check,) = fake.runs_named(f"llmops/{suite}", head)
+        assert check["conclusion"] == "success", (suite, check["output"]["title"])
+    (deployment,) = fake.deployments.values()
+    assert deployment["environment"] == "staging" and deployment["ref"] == head
+    assert [s["state"] for s in deployment["statuses"]] == ["in_progress", "success"]
+    assert {r["authorization"] for r in fake.requests} == {f"token {token}"} and token not in log
 
 
 # -- act: the copy-paste PR workflow, through the reusable workflow, in a user's repository ----------

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from pathlib import Path
 from xml.etree import ElementTree as ET
 
 import pytest

@@ -102,7 +102,7 @@ def test_killed_run_resumes_from_last_checkpoint(project):
     result = json.loads(again.stdout)
     assert result["resumed_from_step"] >= 25 and result["resumed_from_step"] % 25 == 0
     assert result["resumed_from_step"] < 400 and result["global_step"] == 400
-    assert f"resuming from" in again.stderr
+    assert "resuming from" in again.stderr
 
 
 @pytest.mark.slow

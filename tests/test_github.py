@@ -36,10 +36,12 @@ def fake():
     assert not server.errors, server.errors  # every answer matched GitHub's schemas
 
 
-def github_env(fake: FakeGitHub, tmp_path: Path, number: int | None = 7, head: str = HEAD, **extra) -> dict:
-    """What GitHub Actions gives a job on a pull_request event."""
+def github_env(fake: FakeGitHub, tmp_path: Path, number: int | None = 7, head: str = HEAD, head_repo: str = "acme/llm",
+               **extra) -> dict:
+    """What GitHub Actions gives a job on a pull_request event (``head_repo``: where the head lives)."""
     event = tmp_path / "event.json"
-    event.write_text(json.dumps({"pull_request": {"number": number, "head": {"sha": head}}} if number else {}))
+    event.write_text(json.dumps({"pull_request": {"number": number, "head": {"sha": head, "repo": {"full_name": head_repo}}}}
+                                if number else {}))
     return {"GITHUB_ACTIONS": "true", "GITHUB_TOKEN": TOKEN, "GITHUB_API_URL": fake.base,
             "GITHUB_SERVER_URL": "https://github.example", "GITHUB_REPOSITORY": f"{fake.owner}/{fake.repo}",
             "GITHUB_RUN_ID": "4242", "GITHUB_SHA": "9e" * 20, "GITHUB_EVENT_PATH": str(event),
@@ -174,6 +176,28 @@ def test_without_check_run_permission_it_falls_back_to_statuses_and_says_so_once
     assert len(notes) == 1 and "checks: write" in notes[0]
 
 
+def report_ready(project: Path) -> None:
+    report = project / ".llmops" / "report"
+    report.mkdir(parents=True)
+    (report / "results.json").write_text(json.dumps(minimal_results()))
+    (report / "summary.md").write_text("summary\n")
+
+
+def test_a_forks_read_only_token_publishes_nothing_and_says_why(project, fake, tmp_path):
+    fake.add_pull(7, HEAD)
+    fake.forbid_check_runs = True
+    fake.fail_next("POST", r"/statuses/", 403, times=10, body={"message": "Resource not accessible by integration"})
+    report_ready(project)
+    proc = run_cli("report", cwd=project, env=github_env(fake, tmp_path, head_repo="someone/llm"))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert sum("pull request from a fork" in line for line in proc.stderr.splitlines()) == 1
+    assert fake.comments(7) == [] and fake.statuses == []
+    assert "llmops-ci evaluation" in Path(tmp_path / "summary.md").read_text()  # the job summary still has it
+    # The same refusal on the repository's own branch is a permission problem: exit 3, one line.
+    proc = run_cli("report", cwd=project, env=github_env(fake, tmp_path))
+    assert proc.returncode == 3 and "statuses: write" in proc.stderr
+
+
 def test_comment_is_found_by_its_marker_and_edited(fake):
     fake.add_pull(3, HEAD)
     forge = open_github(fake)
@@ -239,7 +263,7 @@ def test_promote_records_deployments_and_reads_approvals_from_github(ladder, fak
     assert [(d["environment"], d["payload"]["version"], d["payload"]["action"]) for d in deps] == [
         ("staging", 2, "promote"), ("production", 2, "promote"), ("staging", 3, "promote"),
         ("production", 3, "promote"), ("production", 2, "rollback")]
-    assert all(d["ref"] == commit and [s["state"] for s in d["statuses"]] == ["success"] for d in deps)
+    assert all(d["ref"] == commit and [s["state"] for s in d["statuses"]] == ["in_progress", "success"] for d in deps)
     # Local approvals are not a thing on GitHub.
     refused = cli("approve", "--env", "production", "--version", "3", "--by", "bob")
     assert refused.returncode == 2 and "approvals come from github itself" in refused.stderr
@@ -340,9 +364,7 @@ def test_an_exhausted_primary_rate_limit_waits_for_its_reset_or_fails_at_once(fa
 
 def test_repeated_5xx_ends_with_exit_3_and_one_line_in_bounded_time(project, fake, tmp_path):
     edit_config(project, lambda d: d.update(forge={"type": "github", "retry": {"attempts": 3, "backoff_seconds": 0.2}}))
-    report = project / ".llmops" / "report"
-    report.mkdir(parents=True)
-    (report / "results.json").write_text(json.dumps(minimal_results()))
+    report_ready(project)
     fake.fail_next("GET", r"/check-runs$", 502, times=1000)
     started = time.monotonic()
     proc = run_cli("report", cwd=project, env=github_env(fake, tmp_path))
@@ -361,9 +383,7 @@ def test_connection_errors_are_retried_then_reported(project, tmp_path):
     dead = f"http://127.0.0.1:{free_port()}"
     edit_config(project, lambda d: d.update(forge={"type": "github", "api_url": dead, "repository": "acme/llm",
                                             "retry": {"attempts": 2, "backoff_seconds": 0.05}}))
-    report = project / ".llmops" / "report"
-    report.mkdir(parents=True)
-    (report / "results.json").write_text(json.dumps(minimal_results()))
+    report_ready(project)
     proc = run_cli("report", "--sha", HEAD, cwd=project, env={"GITHUB_TOKEN": TOKEN})
     assert proc.returncode == 3
     assert "cannot reach the API" in proc.stderr and "retry 1 of 1" in proc.stderr
@@ -384,7 +404,7 @@ def test_refusals_become_one_line_naming_the_permission(fake, status, operation,
     forge = open_github(fake)
     call = {"check-runs": lambda: forge.publish_checks(HEAD, [a_check()]),
             "comments": lambda: forge.upsert_report(7, "<!-- m -->", "<!-- m -->"),
-            "deployments": lambda: forge.record_deployment("staging", 1, HEAD, "promote", "success")}[operation]
+            "deployments": lambda: forge.start_deployment("staging", 1, HEAD, "promote")}[operation]
     with pytest.raises(ExternalFailure) as err:
         call()
     (line,) = err.value.lines

@@ -81,7 +81,7 @@ def every_operation() -> list[dict]:
         fake.add_pull(7, HEAD)
         forge.upsert_report(7, "<!-- m -->\nfirst", "<!-- m -->")
         forge.upsert_report(7, "<!-- m -->\nsecond", "<!-- m -->")
-        forge.record_deployment("production", 3, "c0" * 20, "rollback", "success")
+        forge.finish_deployment(forge.start_deployment("production", 3, "c0" * 20, "rollback"), "success")
         fake.run_approvals["4242"] = [{"login": "bob", "state": "approved", "environments": ["production"]}]
         fake.add_pull(9, "d0" * 20, merged_into="c0" * 20)
         fake.add_review(9, "carol", "APPROVED")

@@ -63,13 +63,15 @@ def test_report_sets_a_status_per_domain_and_keeps_one_note(project, fake):
 
 
 def test_deployment_is_created_running_then_marked(fake):
-    out = open_gitlab(fake, {"CI_COMMIT_REF_NAME": "main"}).record_deployment("production", 3, SHA, "promote", "success")
+    forge = open_gitlab(fake, {"CI_COMMIT_REF_NAME": "main"})
+    out = forge.finish_deployment(forge.start_deployment("production", 3, SHA, "promote"), "success")
     (dep,) = fake.deployments.values()
     assert (dep["environment"], dep["sha"], dep["ref"], dep["history"]) == ("production", SHA, "main", ["running", "success"])
     assert out["deployment_id"] == dep["id"]
     # Inside the environment's own job GitLab already records the deployment: none is added.
     inside = open_gitlab(fake, {"CI_ENVIRONMENT_NAME": "production", "CI_JOB_ID": "901"})
-    assert "recorded by GitLab" in inside.record_deployment("production", 4, SHA, "promote", "success")["deployment"]
+    done = inside.finish_deployment(inside.start_deployment("production", 4, SHA, "promote"), "success")
+    assert "recorded by GitLab" in done["deployment"]
     assert len(fake.deployments) == 1
 
 

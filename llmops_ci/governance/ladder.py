@@ -398,23 +398,31 @@ class Governance:
             result.update(changed=False)
             self.progress(f"{env['name']}: version {info.version} is already there; nothing to do")
             return result
-        forge = self.forge  # opened (token, repository checked) before anything moves
         if self.registry.aliases().get(env["alias"]) != before:  # moved behind our back (not through llmops-ci)
             raise VerdictNo(f"{action} refused: alias `{env['alias']}` moved during the checks; run it again")
-        self.ledger.set_pending({"alias": env["alias"], "version": info.version, "entry": {**base, "outcome": "done"}})
-        _fault("before-alias")
-        self.registry.set_alias(env["alias"], info.version)
-        _fault("after-alias")
-        entry = self._append(chain, **base, outcome="done")
-        self.ledger.clear_pending()
+        forge = self.forge
+        # The deployment opens before the alias moves: a token that may not deploy stops here, unchanged.
+        deployment = forge.start_deployment(env["name"], info.version, info.tags.get("llmops.git_commit"), action)
+        try:
+            self.ledger.set_pending({"alias": env["alias"], "version": info.version, "entry": {**base, "outcome": "done"}})
+            _fault("before-alias")
+            self.registry.set_alias(env["alias"], info.version)
+            _fault("after-alias")
+            entry = self._append(chain, **base, outcome="done")
+            self.ledger.clear_pending()
+        except BaseException:
+            try:
+                forge.finish_deployment(deployment, "failure")
+            except Exception:  # the original error is the one to report
+                pass
+            raise
         self.progress(f"{env['name']}: alias `{env['alias']}` moved to version {info.version} "
                       f"(was {before if before is not None else 'unset'}); audit entry {entry['seq']}")
         try:
-            result["deployment"] = forge.record_deployment(env["name"], info.version, info.tags.get("llmops.git_commit"),
-                                                           action, "success")
+            result["deployment"] = forge.finish_deployment(deployment, "success")
         except ExternalFailure as exc:
             raise ExternalFailure(f"version {info.version} is on {env['name']} (audit entry {entry['seq']}), but "
-                                  f"recording the deployment on {forge.name} failed:", *exc.lines) from None
+                                  f"marking its deployment on {forge.name} done failed:", *exc.lines) from None
         try:
             from llmops_ci.governance.card import publish_card
 

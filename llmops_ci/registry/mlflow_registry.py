@@ -415,7 +415,7 @@ class Registry:
         experiment_id = self._experiment_id()
         progress(f"{self.model_name}: logging {model_dir} to MLflow at {redact(self.tracking_uri)}")
         with self._call("start run", mlflow.start_run, experiment_id=experiment_id,
-                        run_name=f"register-{provenance.get('run_id', '')[:8]}") as run:
+                        run_name=f"register-{provenance.get('run_id', '')[:8]}"):
             mlflow.set_tags(tags)
             mlflow.log_params({k: v for k, v in tags.items() if len(v) <= 500})
             import mlflow.transformers as mlt

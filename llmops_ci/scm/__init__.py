@@ -7,7 +7,7 @@ Every forge has the same methods:
     head_sha() / change_number() / run_url()   where this run is (commit, pull/merge request)
     publish_checks(sha, checks)                one check per domain, ``llmops/<domain>``
     upsert_report(number, body, marker)        the report comment, edited in place
-    record_deployment(env, version, commit, action, state)
+    start_deployment(env, version, commit, action) → finish_deployment(started, state)
     approvals(chain, env, version, commit)     who approved, when (the ladder judges them)
     team_members(team)                         for ``team:NAME`` approvers
 

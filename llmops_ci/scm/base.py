@@ -6,12 +6,27 @@ the evaluation's internals; the evaluation never sees a forge.
 
 from __future__ import annotations
 
+import datetime as dt
+import sys
 from dataclasses import dataclass, field
 
 CHECK_PREFIX = "llmops/"
 ANNOTATION_BATCH = 50          # GitHub accepts at most 50 annotations per create/update request
 CHECK_SUMMARY_LIMIT = 65535    # GitHub's cap on a check run's output.summary (characters)
 STATUS_DESCRIPTION_LIMIT = 140  # GitHub commit status description (GitLab accepts more; same text)
+
+
+def utc_now() -> str:
+    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def say_on_stderr(line: str) -> None:
+    """Where forges say things (retries, fallbacks) by default: stdout is the command's result."""
+    print(line, file=sys.stderr, flush=True)
+
+
+class ReadOnlyToken(Exception):
+    """The forge gave this run a token that may write nothing (a pull request from a fork)."""
 
 
 def marker(project: str) -> str:

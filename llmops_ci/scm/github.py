@@ -16,7 +16,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import sys
 
 import github3
 from github3 import exceptions as gh_errors
@@ -25,7 +24,7 @@ from github3.pulls import ShortPullRequest
 from github3.session import AppInstallationTokenAuth
 
 from llmops_ci.errors import BadInput, ExternalFailure
-from llmops_ci.scm.base import Check, batches
+from llmops_ci.scm.base import Check, ReadOnlyToken, batches, say_on_stderr, utc_now
 from llmops_ci.scm.http import RetryPolicy, mount_retries
 from llmops_ci.secrets import redact
 
@@ -44,10 +43,6 @@ PERMISSION = {
 }
 
 
-def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 class GitHubForge:
     name = "github"
 
@@ -55,7 +50,7 @@ class GitHubForge:
         env = os.environ if env is None else env
         forge = config.data.get("forge") or {}
         self.config = config
-        self.say = say or (lambda line: print(line, file=sys.stderr, flush=True))
+        self.say = say or say_on_stderr
         token_env = forge.get("token_env") or "GITHUB_TOKEN"
         token = env.get(token_env) or (env.get("GH_TOKEN") if token_env == "GITHUB_TOKEN" else None)
         if not token:
@@ -153,6 +148,12 @@ class GitHubForge:
         pr = self._event().get("pull_request") or {}
         return (pr.get("head") or {}).get("sha") or self.env.get("GITHUB_SHA")
 
+    def from_fork(self) -> bool:
+        """A pull request whose head lives in another repository: GitHub gives its runs a
+        read-only GITHUB_TOKEN (unless the repository opted to send write tokens to forks)."""
+        head = ((self._event().get("pull_request") or {}).get("head") or {}).get("repo") or {}
+        return bool(head.get("full_name")) and head["full_name"] != self.repository
+
     def change_number(self) -> int | None:
         event = self._event()
         number = (event.get("pull_request") or {}).get("number")
@@ -177,7 +178,16 @@ class GitHubForge:
                     self._statuses_only = True
                     self.say(f"forge: this token cannot create check runs ({exc.lines[0].split(': ', 2)[-1][:160]}); "
                              "reporting commit statuses with the same names instead")
-            out.append(self._status(sha, check))
+            try:
+                out.append(self._status(sha, check))
+            except ExternalFailure as exc:
+                if "HTTP 403" in str(exc) and self.from_fork():
+                    raise ReadOnlyToken(
+                        "pull request from a fork: GitHub gave this run a read-only token, so no check, status or "
+                        "comment can be published (the job summary and the report artifact have the report); the "
+                        "llmops/<domain> checks stay pending until the evaluation runs from a branch of "
+                        f"{self.repository}") from None
+                raise
         return out
 
     def _check_run(self, sha: str, check: Check) -> dict:
@@ -186,7 +196,7 @@ class GitHubForge:
                                    params={"check_name": check.name, "filter": "latest"})
         runs = (found or {}).get("check_runs") or []
         first, rest = batches(check.annotations)[0], batches(check.annotations)[1:]
-        fields = dict(status="completed", conclusion=check.conclusion, completed_at=_now(), details_url=check.details_url)
+        fields = dict(status="completed", conclusion=check.conclusion, completed_at=utc_now(), details_url=check.details_url)
         if runs:
             run = CheckRun(runs[0], self.gh.session)
             # annotations append on every update: a rerun on the same commit sends them only once
@@ -198,7 +208,7 @@ class GitHubForge:
             action = "updated"
         else:
             run = self._call(f"create {what}", "check_run", self.repo.create_check_run, check.name, sha,
-                             output=self._output(check, first), started_at=_now(), **fields)
+                             output=self._output(check, first), started_at=utc_now(), **fields)
             action = "created"
         for batch in rest:
             self._call(f"annotate {what}", "check_run", run.update, output=self._output(check, batch))
@@ -233,7 +243,9 @@ class GitHubForge:
         return {"number": number, "comment_id": made.id, "action": "created"}
 
     # -- deployments ----------------------------------------------------------------------------
-    def record_deployment(self, environment: str, version: int, commit: str | None, action: str, state: str) -> dict:
+    def start_deployment(self, environment: str, version: int, commit: str | None, action: str) -> dict:
+        """A deployment of the version's commit, `in_progress`: made before the alias moves, so a
+        token that may not deploy stops the promotion while nothing has changed."""
         ref = commit or self.env.get("GITHUB_SHA")
         if not ref:
             raise ExternalFailure(f"GitHub: deployment of version {version} to {environment}: no commit to deploy "
@@ -245,10 +257,17 @@ class GitHubForge:
                                 description=f"{action} model {self.config.model_name} version {version}")
         if deployment is None:
             raise ExternalFailure(f"GitHub ({self.api_url}): {what}: no deployment came back")
-        self._call(f"status of {what}", "deployment", deployment.create_status, state,
+        self._call(f"status of {what}", "deployment", deployment.create_status, "in_progress",
                    target_url=self.run_url(), description=f"{action} version {version}")
-        return {"environment": environment, "version": version, "commit": ref, "action": action, "state": state,
-                "deployment_id": deployment.id, "time": _now()}
+        return {"environment": environment, "version": version, "commit": ref, "action": action,
+                "deployment_id": deployment.id, "_deployment": deployment}
+
+    def finish_deployment(self, started: dict, state: str) -> dict:
+        """``state``: success (the alias moved) or failure (it did not)."""
+        what = f"status of the deployment of version {started['version']} to {started['environment']}"
+        self._call(what, "deployment", started["_deployment"].create_status, state, target_url=self.run_url(),
+                   description=f"{started['action']} version {started['version']}: {state}")
+        return {k: v for k, v in started.items() if not k.startswith("_")} | {"state": state, "time": utc_now()}
 
     # -- approvals -------------------------------------------------------------------------------
     def approvals(self, chain: list[dict], environment: str, version: int, commit: str | None) -> list[dict]:
@@ -265,7 +284,7 @@ class GitHubForge:
                 names = [e.get("name") for e in r.get("environments") or []]
                 if r.get("state") == "approved" and environment in names:
                     out.append({"actor": (r.get("user") or {}).get("login"), "environment": environment,
-                                "version": version, "commit": self.env.get("GITHUB_SHA"), "time": _now(),
+                                "version": version, "commit": self.env.get("GITHUB_SHA"), "time": utc_now(),
                                 "comment": r.get("comment") or None,
                                 "source": f"deployment review of run {self.run_id}"})
         if commit:
@@ -289,7 +308,7 @@ class GitHubForge:
                 latest[review.user.login] = review
             for login, review in latest.items():
                 if review.state == "APPROVED" and review.commit_id == head:
-                    submitted = review.submitted_at.strftime("%Y-%m-%dT%H:%M:%SZ") if review.submitted_at else _now()
+                    submitted = review.submitted_at.strftime("%Y-%m-%dT%H:%M:%SZ") if review.submitted_at else utc_now()
                     out.append({"actor": login, "environment": environment, "version": version, "commit": commit,
                                 "time": submitted, "comment": review.body or None,
                                 "source": f"review of pull request #{pull.number}"})

@@ -11,16 +11,14 @@ Where things come from (all overridable in ``forge:``): the token from ``$GITLAB
 
 from __future__ import annotations
 
-import datetime as dt
 import os
-import sys
 
 import gitlab
 import requests
 from gitlab import exceptions as gl_errors
 
 from llmops_ci.errors import BadInput, ExternalFailure
-from llmops_ci.scm.base import Check
+from llmops_ci.scm.base import Check, say_on_stderr, utc_now
 from llmops_ci.scm.http import RetryPolicy, mount_retries
 from llmops_ci.secrets import redact
 
@@ -35,10 +33,6 @@ SCOPE = {
 STATE = {"success": "success", "failure": "failed"}
 
 
-def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 class GitLabForge:
     name = "gitlab"
 
@@ -46,7 +40,7 @@ class GitLabForge:
         env = os.environ if env is None else env
         forge = config.data.get("forge") or {}
         self.config, self.env = config, env
-        self.say = say or (lambda line: print(line, file=sys.stderr, flush=True))
+        self.say = say or say_on_stderr
         token_env = forge.get("token_env") or "GITLAB_TOKEN"
         token = env.get(token_env)
         if not token:
@@ -123,24 +117,31 @@ class GitLabForge:
         return {"number": number, "comment_id": made.id, "action": "created"}
 
     # -- deployments ----------------------------------------------------------------------------
-    def record_deployment(self, environment: str, version: int, commit: str | None, action: str, state: str) -> dict:
+    def start_deployment(self, environment: str, version: int, commit: str | None, action: str) -> dict:
+        """A `running` deployment, made before the alias moves (a token that may not deploy stops
+        the promotion while nothing has changed)."""
         sha = commit or self.env.get("CI_COMMIT_SHA")
         if not sha:
             raise ExternalFailure(f"GitLab: deployment of version {version} to {environment}: no commit to deploy "
                                   "(the version has no llmops.git_commit and $CI_COMMIT_SHA is unset)")
-        what = f"deployment of version {version} to {environment}"
+        started = {"environment": environment, "version": version, "commit": sha, "action": action}
         if self.env.get("CI_ENVIRONMENT_NAME") == environment and self.env.get("CI_JOB_ID"):
             # A job with `environment:` is a deployment GitLab records itself: a second one
             # through the API would show every promotion twice.
-            return {"environment": environment, "version": version, "commit": sha, "action": action, "state": state,
-                    "deployment": f"recorded by GitLab for job {self.env['CI_JOB_ID']}", "time": _now()}
+            return {**started, "deployment": f"recorded by GitLab for job {self.env['CI_JOB_ID']}"}
         ref = self.env.get("CI_COMMIT_REF_NAME") or self.env.get("CI_DEFAULT_BRANCH") or "main"
-        deployment = self._call(what, "deployment", self.project.deployments.create,
+        deployment = self._call(f"deployment of version {version} to {environment}", "deployment",
+                                self.project.deployments.create,
                                 {"environment": environment, "sha": sha, "ref": ref, "tag": False, "status": "running"})
-        deployment.status = {"success": "success", "failure": "failed"}.get(state, state)
-        self._call(f"status of {what}", "deployment", deployment.save)
-        return {"environment": environment, "version": version, "commit": sha, "action": action, "state": state,
-                "deployment_id": deployment.id, "time": _now()}
+        return {**started, "deployment_id": deployment.id, "_deployment": deployment}
+
+    def finish_deployment(self, started: dict, state: str) -> dict:
+        deployment = started.get("_deployment")
+        if deployment is not None:
+            deployment.status = STATE.get(state, state)
+            self._call(f"status of the deployment of version {started['version']} to {started['environment']}",
+                       "deployment", deployment.save)
+        return {k: v for k, v in started.items() if not k.startswith("_")} | {"state": state, "time": utc_now()}
 
     # -- approvals -------------------------------------------------------------------------------
     def approvals(self, chain: list[dict], environment: str, version: int, commit: str | None) -> list[dict]:
@@ -157,7 +158,7 @@ class GitLabForge:
                 if a.get("status") != "approved":
                     continue
                 out.append({"actor": (a.get("user") or {}).get("username"), "environment": environment,
-                            "version": version, "commit": d.sha, "time": a.get("created_at") or _now(),
+                            "version": version, "commit": d.sha, "time": a.get("created_at") or utc_now(),
                             "comment": a.get("comment") or None, "source": f"approval of deployment {d.id}"})
         return out
 

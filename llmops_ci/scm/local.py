@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
+
+from llmops_ci.scm.base import utc_now
 
 
 class LocalForge:
@@ -61,9 +62,11 @@ class LocalForge:
     def team_members(self, team: str) -> list[str]:
         return list(((self.config.data.get("forge") or {}).get("teams") or {}).get(team, []))
 
-    def record_deployment(self, environment: str, version: int, commit: str | None, action: str, state: str) -> dict:
-        record = {"environment": environment, "version": version, "commit": commit, "action": action, "state": state,
-                  "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    def start_deployment(self, environment: str, version: int, commit: str | None, action: str) -> dict:
+        return {"environment": environment, "version": version, "commit": commit, "action": action}
+
+    def finish_deployment(self, started: dict, state: str) -> dict:
+        record = {**started, "state": state, "time": utc_now()}
         self.deployments.parent.mkdir(parents=True, exist_ok=True)
         with open(self.deployments, "a", encoding="utf-8") as fh:
             fh.write(json.dumps(record, sort_keys=True) + "\n")

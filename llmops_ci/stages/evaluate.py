@@ -8,7 +8,6 @@ its stored results are missing or were computed under another hash.
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 from llmops_ci.config import load_config

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from llmops_ci.config import find_gate, load_config
 from llmops_ci.errors import BadInput
-from llmops_ci.scm.base import CHECK_PREFIX, CHECK_SUMMARY_LIMIT, Check, marker
+from llmops_ci.scm.base import CHECK_PREFIX, CHECK_SUMMARY_LIMIT, Check, ReadOnlyToken, marker
 
 LEVEL = {"fail": "failure", "warn": "warning"}
 MAX_CASE_ANNOTATIONS = 200  # per domain: enough to point at the pattern, not a wall of notes
@@ -172,10 +172,14 @@ def run_report(config_path: str | None, report_dir: str | None = None, sha: str 
     details_url = forge.run_url()
     checks = build_checks(config, results, details_url)
     progress(f"report: {len(checks)} checks on {sha[:12]} ({forge.name})")
-    published = forge.publish_checks(sha, checks)
+    body = markdown(results)
+    try:
+        published = forge.publish_checks(sha, checks)
+    except ReadOnlyToken as exc:
+        progress(f"report: {exc}")
+        published, comment = [], False
     out = {"forge": forge.name, "sha": sha, "checks": published, "comment": None}
     number = number if number is not None else forge.change_number()
-    body = markdown(results)
     if comment and number is not None:
         tag = marker(config.data["project"]["name"])
         out["comment"] = forge.upsert_report(number, f"{tag}\n{body}", tag)
