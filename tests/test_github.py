@@ -269,6 +269,35 @@ def test_promote_records_deployments_and_reads_approvals_from_github(ladder, fak
     assert refused.returncode == 2 and "approvals come from github itself" in refused.stderr
 
 
+def test_a_token_that_may_not_deploy_stops_the_promotion_before_anything_moves(project, fake, tmp_path):
+    from conftest import make_tiny_model
+
+    def ungated_on_github(data):
+        for env in data["environments"]:
+            env["requires"].pop("gates", None)
+        data["forge"] = {"type": "github", "retry": {"backoff_seconds": 0.05}}
+
+    edit_config(project, ungated_on_github)
+    env = github_env(fake, tmp_path, number=None)
+    assert run_cli("register", "--model", str(make_tiny_model(tmp_path / "m")), cwd=project, env=env).returncode == 0
+    fake.fail_next("POST", r"/deployments$", 403, body={"message": "Resource not accessible by integration"})
+    proc = run_cli("promote", "--to", "staging", cwd=project, env=env)
+    assert proc.returncode == 3 and "deployments: write" in proc.stderr, proc.stderr[-2000:]
+    shown = json.loads(run_cli("registry", "show", "--format", "json", cwd=project, env=env).stdout)
+    assert [v["aliases"] for v in shown] == [["candidate"]]
+    def outcomes():
+        out = run_cli("audit", "export", cwd=project, env=env).stdout
+        return [json.loads(line)["outcome"] for line in out.splitlines()]
+
+    assert "done" not in outcomes() and fake.deployments == {}
+    # With the permission, the same promotion goes through and its deployment closes as success.
+    moved = run_cli("promote", "--to", "staging", cwd=project, env=env)
+    assert moved.returncode == 0, moved.stderr[-2000:]
+    (dep,) = fake.deployments.values()
+    assert [s["state"] for s in dep["statuses"]] == ["in_progress", "success"]
+    assert outcomes().count("done") == 1
+
+
 def test_pull_request_reviews_count_only_on_the_merged_head_and_latest_per_person(fake):
     merged = "c0" * 20
     fake.add_pull(5, "d0" * 20, merged_into=merged)
