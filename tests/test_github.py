@@ -362,6 +362,14 @@ def test_a_502_then_201_succeeds(fake):
     assert any("HTTP 502; retry 1 of 4" in line for line in said)
 
 
+def test_a_429_waits_retry_after_and_succeeds(fake):
+    fake.fail_next("GET", r"/check-runs$", 429, headers={"Retry-After": "1"}, body={"message": "Too Many Requests"})
+    started = time.monotonic()
+    assert open_github(fake).publish_checks(HEAD, [a_check()])[0]["action"] == "created"
+    assert time.monotonic() - started >= 1.0
+    assert [r["method"] for r in fake.requests if r["path"].endswith(f"{HEAD}/check-runs")] == ["GET", "GET"]
+
+
 def test_a_secondary_rate_limit_waits_retry_after_and_succeeds(fake):
     fake.fail_next("POST", r"/check-runs$", 403, headers={"Retry-After": "1"},
                    body={"message": "You have exceeded a secondary rate limit. Please wait a few minutes."})

@@ -22,7 +22,8 @@ import pytest
 from fake_github import FakeGitHub
 from github_spec import PRISM, SPEC
 from servers import free_port
-from test_github import HEAD, a_check, open_github
+from conftest import run_cli
+from test_github import HEAD, a_check, github_env, open_github, report_ready
 
 
 @pytest.fixture(scope="module")
@@ -69,10 +70,16 @@ def send(base: str, request: dict) -> tuple[int, str]:
         return exc.code, exc.read().decode(errors="replace")[:600]
 
 
-def every_operation() -> list[dict]:
-    """Drive each adapter operation once against the fake; return what it sent."""
+def every_operation(project, tmp_path) -> list[dict]:
+    """Drive each adapter operation once against the fake — `llmops-ci report` twice, as a pull
+    request's evaluate job runs it, then every other call — and return what it sent."""
     fake = FakeGitHub().start()
     try:
+        fake.add_pull(3, HEAD)
+        report_ready(project)
+        for _ in range(2):
+            proc = run_cli("report", cwd=project, env=github_env(fake, tmp_path, number=3))
+            assert proc.returncode == 0, proc.stderr[-2000:]
         forge = open_github(fake, env={"GITHUB_RUN_ID": "4242", "GITHUB_SHA": "9e" * 20})
         forge.publish_checks(HEAD, [a_check(annotations=60), a_check("llmops/safety", "INCONCLUSIVE", True)])
         forge.publish_checks(HEAD, [a_check(annotations=60)])  # the update path
@@ -99,8 +106,8 @@ def every_operation() -> list[dict]:
     return fake.requests
 
 
-def test_every_request_the_adapter_makes_is_allowed_by_githubs_spec(prism):
-    recorded = every_operation()
+def test_every_request_the_adapter_makes_is_allowed_by_githubs_spec(prism, project, tmp_path):
+    recorded = every_operation(project, tmp_path)
     kinds = {(r["method"], r["path"].split("/")[-1] if not r["path"].split("/")[-1].isdigit() else "{id}")
              for r in recorded}
     assert len(recorded) >= 20 and len(kinds) >= 12  # the scenario did reach every operation
