@@ -396,7 +396,8 @@ def test_an_exhausted_primary_rate_limit_waits_for_its_reset_or_fails_at_once(fa
     with pytest.raises(ExternalFailure) as err:
         forge.publish_checks(HEAD, [a_check()])
     assert time.monotonic() - started < 5  # an hour's wait is not slept through
-    assert "HTTP 403" in str(err.value) and "rate" in str(err.value).lower()
+    assert "HTTP 403" in str(err.value) and "rate limited for another 36" in str(err.value)
+    assert "max_wait_seconds (60)" in str(err.value)
 
 
 def test_repeated_5xx_ends_with_exit_3_and_one_line_in_bounded_time(project, fake, tmp_path):

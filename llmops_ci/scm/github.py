@@ -74,7 +74,8 @@ class GitHubForge:
         # then refuses check runs (403) and publish_checks falls back to commit statuses.
         expires = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=24)).isoformat()
         session.auth = AppInstallationTokenAuth(token, expires)
-        mount_retries(session, RetryPolicy.from_config(forge), self.say)
+        self.retry = RetryPolicy.from_config(forge)
+        mount_retries(session, self.retry, self.say)
         self._repo = None
         self._statuses_only = False
 
@@ -98,6 +99,10 @@ class GitHubForge:
         if code in (403, 404) and not (resp is not None and _rate_limited(resp)):
             hint = " (GitHub answers 404 when the token may not see a resource)" if code == 404 else ""
             return ExternalFailure(f"{where}: {what}: HTTP {code} ({message}): the token needs `{PERMISSION[need]}`{hint}")
+        wait = getattr(resp, "llmops_wait", None)
+        if attempts and wait is not None and resp is not None and _rate_limited(resp) and wait > self.retry.max_wait:
+            return ExternalFailure(f"{where}: {what}: HTTP {code} ({message}): rate limited for another {wait:.0f} s, "
+                                   f"longer than forge.retry.max_wait_seconds ({self.retry.max_wait:.0f}); rerun the job later")
         if attempts:
             return ExternalFailure(f"{where}: {what}: HTTP {code} ({message}) after {attempts} attempts; "
                                    "GitHub is failing or rate-limiting: rerun the job later")
