@@ -86,6 +86,8 @@ class GitHubForge:
         if isinstance(exc, gh_errors.TransportError):
             return ExternalFailure(f"{where}: {what}: cannot reach the API ({type(exc.exception).__name__}); "
                                    "check forge.api_url and the network")
+        if isinstance(exc, gh_errors.IncompleteResponse):  # a body without fields github3 needs
+            return ExternalFailure(f"{where}: {what}: unexpected answer ({redact(str(exc.msg))[:200]})")
         if isinstance(exc, gh_errors.MissingAppInstallationAuthentication):
             return ExternalFailure(f"{where}: {what}: needs an app installation token ({PERMISSION[need]})")
         resp = getattr(exc, "response", None)
