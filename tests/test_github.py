@@ -183,6 +183,23 @@ def report_ready(project: Path) -> None:
     (report / "summary.md").write_text("summary\n")
 
 
+@pytest.mark.parametrize("content, says", [
+    (None, "cannot read the evaluation results"),
+    ("{not json", "not JSON"),
+    ('{"verdict": "PASS"}', "expected the results.json of llmops-ci evaluate"),
+])
+def test_report_on_missing_or_broken_results_is_one_line_and_publishes_nothing(project, fake, tmp_path, content, says):
+    results = project / ".llmops" / "report" / "results.json"
+    if content is not None:
+        results.parent.mkdir(parents=True)
+        results.write_text(content)
+    proc = run_cli("report", cwd=project, env=github_env(fake, tmp_path))
+    assert proc.returncode == 2
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.startswith(str(results)) and says in line and "llmops-ci evaluate" in line
+    assert fake.requests == []
+
+
 def test_a_forks_read_only_token_publishes_nothing_and_says_why(project, fake, tmp_path):
     fake.add_pull(7, HEAD)
     fake.forbid_check_runs = True

@@ -258,6 +258,23 @@ def html_report(results: dict) -> str:
     return "\n".join(parts)
 
 
+def read_results(path, what: str, fix: str, expected: str) -> dict:
+    """A results.json written by evaluate, checked against its schema; BadInput naming the file and
+    the fix otherwise (``what``: what it is read as; ``fix``: what to pass instead)."""
+    from llmops_ci.errors import BadInput
+
+    try:
+        data = json.loads(Path(path).read_text())
+    except OSError as exc:
+        raise BadInput(f"{path}: cannot read {what} ({exc.strerror}); {fix}") from None
+    except ValueError as exc:
+        raise BadInput(f"{path}: not JSON ({exc}); {fix}") from None
+    problems = results_problems(data) if isinstance(data, dict) else ["(top): not an object"]
+    if problems:
+        raise BadInput(f"{path}: {problems[0]} (expected {expected})")
+    return data
+
+
 def results_problems(results: dict) -> list[str]:
     """Where ``results`` breaks ``schemas/results.schema.json`` (empty when it conforms)."""
     from jsonschema import Draft202012Validator, FormatChecker

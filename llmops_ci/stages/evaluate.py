@@ -7,7 +7,6 @@ its stored results are missing or were computed under another hash.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from llmops_ci.config import load_config
@@ -52,17 +51,10 @@ def _metrics_flat(result: dict) -> dict[str, float]:
 
 def _load_baseline_results(path: str) -> dict:
     """Per-suite results of a baseline from an earlier run's results.json (checked against its schema)."""
-    from llmops_ci.evaluation.report import results_problems
+    from llmops_ci.evaluation.report import read_results
 
-    try:
-        data = json.loads(Path(path).read_text())
-    except OSError as exc:
-        raise BadInput(f"{path}: cannot read baseline results ({exc.strerror}); pass the results.json of an earlier evaluate") from None
-    except ValueError as exc:
-        raise BadInput(f"{path}: not JSON ({exc}); pass the results.json of an earlier evaluate") from None
-    problems = results_problems(data) if isinstance(data, dict) else ["(top): not an object"]
-    if problems:
-        raise BadInput(f"{path}: {problems[0]} (expected the results.json of an earlier llmops-ci evaluate)")
+    data = read_results(path, "baseline results", "pass the results.json of an earlier evaluate",
+                        "the results.json of an earlier llmops-ci evaluate")
     return {name: {**dom, "cases": dom["cases_detail"]} for name, dom in data["domains"].items()}
 
 

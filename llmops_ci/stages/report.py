@@ -28,22 +28,6 @@ LEVEL = {"fail": "failure", "warn": "warning"}
 MAX_CASE_ANNOTATIONS = 200  # per domain: enough to point at the pattern, not a wall of notes
 
 
-def load_results(path: Path) -> dict:
-    from llmops_ci.evaluation.report import results_problems
-
-    try:
-        data = json.loads(path.read_text())
-    except OSError as exc:
-        raise BadInput(f"{path}: cannot read the evaluation results ({exc.strerror}); run `llmops-ci evaluate` "
-                       "first or pass --report-dir") from None
-    except ValueError as exc:
-        raise BadInput(f"{path}: not JSON ({exc}); pass the results.json that evaluate wrote") from None
-    problems = results_problems(data) if isinstance(data, dict) else ["(top): not an object"]
-    if problems:
-        raise BadInput(f"{path}: {problems[0]} (expected the results.json of llmops-ci evaluate)")
-    return data
-
-
 def _repo_root(start: Path) -> Path:
     try:
         out = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=start, capture_output=True, text=True, timeout=10)
@@ -159,12 +143,14 @@ def build_checks(config, results: dict, details_url: str | None) -> list[Check]:
 
 def run_report(config_path: str | None, report_dir: str | None = None, sha: str | None = None,
                number: int | None = None, comment: bool = True, progress=print) -> dict:
-    from llmops_ci.evaluation.report import markdown
+    from llmops_ci.evaluation.report import markdown, read_results
     from llmops_ci.scm import open_forge
 
     config = load_config(config_path)
     folder = Path(report_dir) if report_dir else config.root / ".llmops" / "report"
-    results = load_results(folder / "results.json")
+    results = read_results(folder / "results.json", "the evaluation results",
+                           "run `llmops-ci evaluate` first, or pass --report-dir with the folder it wrote",
+                           "the results.json of llmops-ci evaluate")
     forge = open_forge(config, say=progress)
     sha = sha or forge.head_sha()
     if not sha:
