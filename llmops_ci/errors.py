@@ -43,6 +43,7 @@ class ExternalFailure(LlmopsError):
     """An outside system (MLflow, forge, cloud) failed or could not be reached."""
 
     exit_code = EXIT_EXTERNAL
+    forbidden = False  # the forge refused for want of a permission (not because it failed)
 
 
 class Problem:

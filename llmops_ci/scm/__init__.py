@@ -20,9 +20,6 @@ from __future__ import annotations
 import os
 import sys
 
-TOKEN_ENV = {"github": "GITHUB_TOKEN", "gitlab": "GITLAB_TOKEN"}
-
-
 def detect(config, env=None) -> str:
     env = os.environ if env is None else env
     kind = (config.data.get("forge") or {}).get("type", "auto")
@@ -36,6 +33,7 @@ def detect(config, env=None) -> str:
 
 
 def open_forge(config, env=None, say=None):
+    from llmops_ci.scm.base import forge_token
     from llmops_ci.scm.local import LocalForge
 
     env = os.environ if env is None else env
@@ -43,8 +41,8 @@ def open_forge(config, env=None, say=None):
     kind = detect(config, env)
     if kind == "local":
         return LocalForge(config)
-    token_env = forge.get("token_env") or TOKEN_ENV[kind]
-    if forge.get("type", "auto") == "auto" and not (env.get(token_env) or (kind == "github" and env.get("GH_TOKEN"))):
+    token_env, token = forge_token(forge, kind, env)
+    if forge.get("type", "auto") == "auto" and not token:
         # Detected, not asked for: without a token the run still works, on the local forge.
         print(f"forge: {kind} CI detected but ${token_env} is empty; checks, comments and deployments go to "
               ".llmops/ (set the token, or forge.type: local to silence this)", file=sys.stderr, flush=True)

@@ -16,6 +16,17 @@ CHECK_SUMMARY_LIMIT = 65535    # GitHub's cap on a check run's output.summary (c
 STATUS_DESCRIPTION_LIMIT = 140  # GitHub commit status description (GitLab accepts more; same text)
 
 
+TOKEN_ENV = {"github": "GITHUB_TOKEN", "gitlab": "GITLAB_TOKEN"}
+
+
+def forge_token(forge: dict, kind: str, env) -> tuple[str, str | None]:
+    """(the variable that holds the token, its value): ``forge.token_env``, else the forge's
+    usual one; ``GH_TOKEN`` (the gh CLI's) stands in for an unset ``GITHUB_TOKEN``."""
+    name = forge.get("token_env") or TOKEN_ENV[kind]
+    value = env.get(name) or (env.get("GH_TOKEN") if name == "GITHUB_TOKEN" else None)
+    return name, value or None
+
+
 def utc_now() -> str:
     return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 

@@ -24,8 +24,8 @@ from github3.pulls import ShortPullRequest
 from github3.session import AppInstallationTokenAuth
 
 from llmops_ci.errors import BadInput, ExternalFailure
-from llmops_ci.scm.base import Check, ReadOnlyToken, batches, say_on_stderr, utc_now
-from llmops_ci.scm.http import RetryPolicy, mount_retries
+from llmops_ci.scm.base import Check, ReadOnlyToken, batches, forge_token, say_on_stderr, utc_now
+from llmops_ci.scm.http import RetryPolicy, is_rate_limited, mount_retries
 from llmops_ci.secrets import redact
 
 COMMENT_LIMIT = 65536
@@ -51,12 +51,11 @@ class GitHubForge:
         forge = config.data.get("forge") or {}
         self.config = config
         self.say = say or say_on_stderr
-        token_env = forge.get("token_env") or "GITHUB_TOKEN"
-        token = env.get(token_env) or (env.get("GH_TOKEN") if token_env == "GITHUB_TOKEN" else None)
+        self.token_env, token = forge_token(forge, "github", env)
         if not token:
-            raise BadInput(f"{config.display}: forge.token_env: ${token_env} is empty; the GitHub forge needs a token "
-                           f"there (in a workflow: `env: {token_env}: ${{{{ github.token }}}}`, or the action's "
-                           "github-token input)")
+            raise BadInput(f"{config.display}: forge.token_env: ${self.token_env} is empty; the GitHub forge needs a "
+                           f"token there (in a workflow: `env: {self.token_env}: ${{{{ github.token }}}}`, or the "
+                           "action's github-token input)")
         self.repository = forge.get("repository") or env.get("GITHUB_REPOSITORY") or ""
         if self.repository.count("/") != 1:
             raise BadInput(f"{config.display}: forge.repository: expected owner/name, got {self.repository!r} "
@@ -89,20 +88,24 @@ class GitHubForge:
         if isinstance(exc, gh_errors.IncompleteResponse):  # a body without fields github3 needs
             return ExternalFailure(f"{where}: {what}: unexpected answer ({redact(str(exc.msg))[:200]})")
         if isinstance(exc, gh_errors.MissingAppInstallationAuthentication):
-            return ExternalFailure(f"{where}: {what}: needs an app installation token ({PERMISSION[need]})")
+            failure = ExternalFailure(f"{where}: {what}: needs an app installation token ({PERMISSION[need]})")
+            failure.forbidden = True
+            return failure
         resp = getattr(exc, "response", None)
         code = getattr(exc, "code", None) or (resp.status_code if resp is not None else None)
         message = redact(str(getattr(exc, "msg", "") or exc))[:200]
         attempts = getattr(resp, "llmops_attempts", None)
         if code == 401:
-            return ExternalFailure(f"{where}: {what}: HTTP 401 ({message}): the token in "
-                                   f"${(self.config.data.get('forge') or {}).get('token_env') or 'GITHUB_TOKEN'} "
+            return ExternalFailure(f"{where}: {what}: HTTP 401 ({message}): the token in ${self.token_env} "
                                    "is not valid for this server")
-        if code in (403, 404) and not (resp is not None and _rate_limited(resp)):
+        limited = resp is not None and is_rate_limited(resp)
+        if code in (403, 404) and not limited:
             hint = " (GitHub answers 404 when the token may not see a resource)" if code == 404 else ""
-            return ExternalFailure(f"{where}: {what}: HTTP {code} ({message}): the token needs `{PERMISSION[need]}`{hint}")
+            failure = ExternalFailure(f"{where}: {what}: HTTP {code} ({message}): the token needs `{PERMISSION[need]}`{hint}")
+            failure.forbidden = code == 403  # read by publish_checks: fall back, or say a fork's token is read-only
+            return failure
         wait = getattr(resp, "llmops_wait", None)
-        if attempts and wait is not None and resp is not None and _rate_limited(resp) and wait > self.retry.max_wait:
+        if attempts and wait is not None and limited and wait > self.retry.max_wait:
             return ExternalFailure(f"{where}: {what}: HTTP {code} ({message}): rate limited for another {wait:.0f} s, "
                                    f"longer than forge.retry.max_wait_seconds ({self.retry.max_wait:.0f}); rerun the job later")
         if attempts:
@@ -180,7 +183,7 @@ class GitHubForge:
                     out.append(self._check_run(sha, check))
                     continue
                 except ExternalFailure as exc:
-                    if "HTTP 403" not in str(exc) and "app installation" not in str(exc):
+                    if not exc.forbidden:
                         raise
                     self._statuses_only = True
                     self.say(f"forge: this token cannot create check runs ({exc.lines[0].split(': ', 2)[-1][:160]}); "
@@ -188,7 +191,7 @@ class GitHubForge:
             try:
                 out.append(self._status(sha, check))
             except ExternalFailure as exc:
-                if "HTTP 403" in str(exc) and self.from_fork():
+                if exc.forbidden and self.from_fork():
                     raise ReadOnlyToken(
                         "pull request from a fork: GitHub gave this run a read-only token, so no check, status or "
                         "comment can be published (the job summary and the report artifact have the report); the "
@@ -202,7 +205,7 @@ class GitHubForge:
         found = self._session_json("get", f"list {what}", "check_run", self._url("commits", sha, "check-runs"), 200,
                                    params={"check_name": check.name, "filter": "latest"})
         runs = (found or {}).get("check_runs") or []
-        first, rest = batches(check.annotations)[0], batches(check.annotations)[1:]
+        first, *rest = batches(check.annotations)
         fields = dict(status="completed", conclusion=check.conclusion, completed_at=utc_now(), details_url=check.details_url)
         if runs:
             run = CheckRun(runs[0], self.gh.session)
@@ -360,12 +363,6 @@ class GitHubForge:
         self._session_json("put", f"write {what}", "protect", url, 200, json=body)
         return {"branch": branch, "added": list(contexts), "already": [],
                 "protection": "created" if current is None else "existing"}
-
-
-def _rate_limited(resp) -> bool:
-    from llmops_ci.scm.http import is_rate_limited
-
-    return is_rate_limited(resp)
 
 
 def _protection_body(current: dict) -> dict:

@@ -18,7 +18,7 @@ import requests
 from gitlab import exceptions as gl_errors
 
 from llmops_ci.errors import BadInput, ExternalFailure
-from llmops_ci.scm.base import Check, say_on_stderr, utc_now
+from llmops_ci.scm.base import Check, forge_token, say_on_stderr, utc_now
 from llmops_ci.scm.http import RetryPolicy, mount_retries
 from llmops_ci.secrets import redact
 
@@ -41,10 +41,9 @@ class GitLabForge:
         forge = config.data.get("forge") or {}
         self.config, self.env = config, env
         self.say = say or say_on_stderr
-        token_env = forge.get("token_env") or "GITLAB_TOKEN"
-        token = env.get(token_env)
+        self.token_env, token = forge_token(forge, "gitlab", env)
         if not token:
-            raise BadInput(f"{config.display}: forge.token_env: ${token_env} is empty; the GitLab forge needs a "
+            raise BadInput(f"{config.display}: forge.token_env: ${self.token_env} is empty; the GitLab forge needs a "
                            "token with the api scope there (a masked CI/CD variable; CI_JOB_TOKEN cannot post "
                            "statuses or notes)")
         self.project_path = forge.get("repository") or env.get("CI_PROJECT_PATH") or env.get("CI_PROJECT_ID") or ""
@@ -65,8 +64,7 @@ class GitLabForge:
             code = exc.response_code
             message = redact(str(exc.error_message))[:200]
             if code == 401:
-                raise ExternalFailure(f"{where}: {what}: HTTP 401 ({message}): the token in "
-                                      f"${(self.config.data.get('forge') or {}).get('token_env') or 'GITLAB_TOKEN'} "
+                raise ExternalFailure(f"{where}: {what}: HTTP 401 ({message}): the token in ${self.token_env} "
                                       "is not valid for this server") from None
             if code in (403, 404):
                 raise ExternalFailure(f"{where}: {what}: HTTP {code} ({message}): the token needs {SCOPE[need]}") from None
