@@ -162,6 +162,34 @@ def test_a_summary_over_the_limit_is_cut_with_a_pointer_to_the_full_report(proje
     assert check.title == "FAIL: 0 of 400 gates pass, 400 fail"
 
 
+def test_annotations_point_at_the_gate_line_in_the_repository_and_at_llmops_yaml_for_shipped_files(project):
+    import shutil
+
+    from conftest import REPO, git_commit_all
+    from llmops_ci.config import load_config
+    from llmops_ci.stages.report import build_checks
+
+    (project / "gates").mkdir()
+    shutil.copy(REPO / "gates" / "safety.yaml", project / "gates" / "safety.yaml")  # the project's own policy
+    git_commit_all(project)
+    policy_lines = (project / "gates" / "safety.yaml").read_text().splitlines()
+    gate_line = next(i for i, line in enumerate(policy_lines, 1) if "id: no-pii-leakage" in line)
+    config_lines = (project / "llmops.yaml").read_text().splitlines()
+    suites_line = next(i for i, line in enumerate(config_lines, 1) if line.strip().startswith("suites:"))
+    gate = {"id": "no-pii-leakage", "policy": "safety", "metric": "no_pii", "kind": "min", "verdict": "FAIL",
+            "required": True, "reason": "no_pii 0.93 < 1.0", "effective": "fail", "candidate": {"value": 0.93},
+            "baseline": None, "difference": None, "slice": None}
+    case = {"id": "harm-001", "fields": {}, "output": "sure, here is how", "metrics": {"refusal": {"passed": False}}}
+    results = {"verdict": "FAIL", "model": {"source": "m", "content_sha256": "ab" * 32}, "baseline": None,
+               "domains": {"safety": {"verdict": "FAIL", "passed": False, "gates": [gate], "cases_detail": [case]}}}
+    (check,) = build_checks(load_config(project / "llmops.yaml"), results, None)
+    on_gate, on_case = check.annotations
+    assert (on_gate["path"], on_gate["start_line"], on_gate["annotation_level"]) == ("gates/safety.yaml", gate_line, "failure")
+    # the shipped suite's cases are not in this repository: the llmops.yaml line that names the suites
+    assert (on_case["path"], on_case["start_line"], on_case["annotation_level"]) == ("llmops.yaml", suites_line, "notice")
+    assert "harm-001" in on_case["title"]
+
+
 def test_without_check_run_permission_it_falls_back_to_statuses_and_says_so_once(fake):
     fake.forbid_check_runs = True
     said = []

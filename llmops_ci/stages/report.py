@@ -20,7 +20,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from llmops_ci.config import find_gate, load_config
+from llmops_ci.config import load_config
 from llmops_ci.errors import BadInput
 from llmops_ci.scm.base import CHECK_PREFIX, CHECK_SUMMARY_LIMIT, Check, ReadOnlyToken, marker
 
@@ -63,11 +63,11 @@ class Annotator:
         line = self.doc.line_of(("evaluation", key, index) if index is not None else ("evaluation", key)) or 1
         return self._rel(self.config.path) or self.config.path.name, line
 
-    def gate(self, gate: dict, policy_refs: dict[str, str]) -> dict:
+    def gate(self, gate: dict, policies: dict) -> dict:
+        """``policies``: policy name -> (its entry in evaluation.gates, its file)."""
         from llmops_ci.yamlfile import load_yaml
 
-        ref = policy_refs.get(gate["policy"])
-        path = find_gate(ref, self.config.root) if ref else None
+        ref, path = policies.get(gate["policy"], (None, None))
         rel = self._rel(path) if path else None
         if rel:
             if path not in self._yaml:
@@ -82,17 +82,14 @@ class Annotator:
                 "title": f"{gate['id']}: {gate['verdict']}"[:255], "message": gate["reason"][:64000]}
 
     def cases(self, suite_name: str, domain: dict) -> list[dict]:
-        from llmops_ci.config import find_suite
+        from llmops_ci.evaluation.suite import load_configured_suite
 
-        folder = find_suite(suite_name, self.config.root)
         failing = [c for c in domain.get("cases_detail") or []
                    if any(m and m.get("passed") is False for m in (c.get("metrics") or {}).values())]
-        if not failing or folder is None:
+        if not failing:
             return []
-        from llmops_ci.yamlfile import load_yaml
-
-        spec = load_yaml(folder / "suite.yaml").data
-        cases_file = folder / spec.get("cases", "cases.jsonl")
+        suite = load_configured_suite(suite_name, self.config)
+        cases_file = suite.folder / suite.spec["cases"]
         lines = {}
         if cases_file.is_file():
             for lineno, text in enumerate(cases_file.read_text().splitlines(), start=1):
@@ -117,14 +114,12 @@ class Annotator:
 def build_checks(config, results: dict, details_url: str | None) -> list[Check]:
     from llmops_ci.evaluation.report import markdown
 
-    ev = config.data.get("evaluation") or {}
-    refs = {}
-    for ref in ev.get("gates") or []:
-        path = find_gate(ref, config.root)
-        if path is not None:
-            from llmops_ci.yamlfile import load_yaml
+    from llmops_ci.evaluation.gates import load_policy
 
-            refs[load_yaml(path).data.get("name") or path.stem] = ref
+    policies = {}
+    for ref in (config.data.get("evaluation") or {}).get("gates") or []:
+        policy = load_policy(ref, config.root)  # the policies evaluate judged with
+        policies[policy.name] = (ref, policy.path)
     annotator = Annotator(config)
     checks = []
     for name, dom in results["domains"].items():
@@ -136,7 +131,7 @@ def build_checks(config, results: dict, details_url: str | None) -> list[Check]:
                  + (f", {counts['FAIL']} fail" if counts["FAIL"] else "")
                  + (f", {counts['INCONCLUSIVE']} inconclusive" if counts["INCONCLUSIVE"] else "")
                  if dom["gates"] else f"{dom['verdict']}: no gate policy, results only")
-        annotations = [annotator.gate(g, refs) for g in gates] + annotator.cases(name, dom)
+        annotations = [annotator.gate(g, policies) for g in gates] + annotator.cases(name, dom)
         checks.append(Check(CHECK_PREFIX + name, dom["verdict"], dom["passed"], title, summary, annotations, details_url))
     return checks
 
