@@ -18,13 +18,10 @@ ETags, webhooks, GraphQL, and GitHub's timing.
 from __future__ import annotations
 
 import itertools
-import json
 import re
-import threading
 from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlsplit
 
+from fake_http import RecordingServer
 from github_spec import example, response_errors
 
 ROUTES = [
@@ -82,8 +79,9 @@ def _full_media_type(body):
     return body
 
 
-class FakeGitHub:
+class FakeGitHub(RecordingServer):
     def __init__(self, owner: str = "acme", repo: str = "llm", prefix: str = ""):
+        super().__init__()
         self.owner, self.repo, self.prefix = owner, repo, prefix  # prefix "/api/v3": a GitHub Enterprise Server
         self.ids = itertools.count(101)
         self.check_runs: dict[int, dict] = {}
@@ -96,28 +94,11 @@ class FakeGitHub:
         self.teams: dict[str, list[str]] = {}
         self.protection: dict[str, dict] = {}
         self.forbid_check_runs = False
-        self.requests: list[dict] = []
         self.errors: list[str] = []
-        self._faults: list[dict] = []
-        self._lock = threading.Lock()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.base = f"http://127.0.0.1:{self.server.server_port}{prefix}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.base = f"http://127.0.0.1:{self.port}{prefix}"
+        self._routes = [(m, t, _regex(t)) for m, t in ROUTES]
 
     # -- test controls --------------------------------------------------------------------------
-    def start(self) -> "FakeGitHub":
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-    def fail_next(self, method: str, path_regex: str, status: int, times: int = 1, headers: dict | None = None,
-                  body: dict | None = None) -> None:
-        self._faults.append({"method": method, "path": re.compile(path_regex), "status": status, "times": times,
-                             "headers": headers or {}, "body": body or {"message": "Server Error"}})
-
     def add_pull(self, number: int, head: str, base: str = "main", merged_into: str | None = None) -> None:
         self.pulls[number] = {"head": head, "base": base, "merged_at": _now() if merged_into else None,
                               "reviews": [], "comments": {}}
@@ -345,60 +326,28 @@ class FakeGitHub:
         raise AssertionError(f"no answer for {method} {template}")
 
     # -- plumbing --------------------------------------------------------------------------------
-    def _handler(self):
-        fake = self
-        routes = [(m, t, _regex(t)) for m, t in ROUTES]
+    def local_path(self, path: str) -> str:
+        return path[len(self.prefix):] if self.prefix and path.startswith(self.prefix) else path
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
+    def recorded_headers(self, headers) -> dict:
+        return {"authorization": headers.get("Authorization")}
 
-            def _serve(self):
-                url = urlsplit(self.path)
-                path = url.path
-                if fake.prefix and path.startswith(fake.prefix):
-                    path = path[len(fake.prefix):]
-                query = {k: v[-1] for k, v in parse_qs(url.query).items()}
-                size = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(size) if size else b""
-                data = json.loads(raw) if raw.strip() else None
-                with fake._lock:
-                    fake.requests.append({"method": self.command, "path": path, "query": query, "json": data,
-                                          "authorization": self.headers.get("Authorization")})
-                    fault = next((f for f in fake._faults if f["method"] == self.command and f["path"].search(path)
-                                  and f["times"] > 0), None)
-                    if fault:
-                        fault["times"] -= 1
-                        return self._send(fault["status"], fault["body"], fault["headers"])
-                    for method, template, regex in routes:
-                        match = regex.match(path)
-                        if match and method == self.command:
-                            break
-                    else:
-                        return self._send(404, {"message": "Not Found (fake GitHub has no such route)"})
-                    if not self.headers.get("Authorization", "").startswith("token "):
-                        return self._send(401, {"message": "Requires authentication"})
-                    try:
-                        status, body = fake.answer(self.command, template, match.groupdict(), query, data or {})
-                    except Exception as exc:  # a bug here must show in the test, not as a hang
-                        fake.errors.append(f"{self.command} {template}: {type(exc).__name__}: {exc}")
-                        return self._send(500, {"message": str(exc)})
-                    if 200 <= status < 300:
-                        if ".full+json" in self.headers.get("Accept", ""):
-                            body = _full_media_type(body)
-                        fake.errors += response_errors(template, self.command, status, body)
-                    return self._send(status, body)
-
-            def _send(self, status, body, headers=None):
-                raw = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json; charset=utf-8")
-                self.send_header("Content-Length", str(len(raw)))
-                for k, v in (headers or {}).items():
-                    self.send_header(k, str(v))
-                self.end_headers()
-                self.wfile.write(raw)
-
-            do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _serve
-
-        return Handler
+    def respond(self, method: str, path: str, query: dict, data, headers) -> tuple[int, object]:
+        for verb, template, regex in self._routes:
+            match = regex.match(path)
+            if match and verb == method:
+                break
+        else:
+            return 404, {"message": "Not Found (fake GitHub has no such route)"}
+        if not headers.get("Authorization", "").startswith("token "):
+            return 401, {"message": "Requires authentication"}
+        try:
+            status, body = self.answer(method, template, match.groupdict(), query, data or {})
+        except Exception as exc:  # a bug here must show in the test, not as a hang
+            self.errors.append(f"{method} {template}: {type(exc).__name__}: {exc}")
+            return 500, {"message": str(exc)}
+        if 200 <= status < 300:
+            if ".full+json" in headers.get("Accept", ""):
+                body = _full_media_type(body)
+            self.errors += response_errors(template, method, status, body)
+        return status, body

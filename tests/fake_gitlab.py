@@ -15,44 +15,27 @@ status transition rules, no permissions model beyond the token check.
 from __future__ import annotations
 
 import itertools
-import json
 import re
-import threading
 from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import unquote
+
+from fake_http import RecordingServer
 
 
 def _now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
 
-class FakeGitLab:
+class FakeGitLab(RecordingServer):
     def __init__(self, project: str = "acme/llm", token: str = "glpat-fake"):
+        super().__init__()
         self.project, self.token = project, token
         self.ids = itertools.count(501)
         self.statuses: list[dict] = []
         self.notes: dict[int, dict[int, str]] = {}       # merge request iid -> note id -> body
         self.deployments: dict[int, dict] = {}
         self.groups: dict[str, list[str]] = {}
-        self.requests: list[dict] = []
-        self._faults: list[dict] = []
-        self._lock = threading.Lock()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def start(self) -> "FakeGitLab":
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-    def fail_next(self, method: str, path_regex: str, status: int, times: int = 1, headers: dict | None = None) -> None:
-        self._faults.append({"method": method, "path": re.compile(path_regex), "status": status, "times": times,
-                             "headers": headers or {}})
+        self.url = f"http://127.0.0.1:{self.port}"
 
     def add_deployment(self, environment: str, sha: str, approvals: list[tuple[str, str]], job_id: int | None = None) -> int:
         did = next(self.ids)
@@ -135,43 +118,13 @@ class FakeGitLab:
         return {"id": nid, "body": body, "author": self._user("ci-bot"), "created_at": _now(), "updated_at": _now(),
                 "system": False, "noteable_type": "MergeRequest", "resolvable": False}
 
-    def _handler(self):
-        fake = self
+    def local_path(self, path: str) -> str:
+        return unquote(path)  # python-gitlab sends the project path as acme%2Fllm
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
+    def recorded_headers(self, headers) -> dict:
+        return {"token": headers.get("PRIVATE-TOKEN")}
 
-            def _serve(self):
-                url = urlsplit(self.path)
-                path = unquote(url.path)
-                query = {k: v[-1] for k, v in parse_qs(url.query).items()}
-                size = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(size) if size else b""
-                data = json.loads(raw) if raw.strip() else {}
-                with fake._lock:
-                    fake.requests.append({"method": self.command, "path": path, "query": query, "json": data,
-                                          "token": self.headers.get("PRIVATE-TOKEN")})
-                    fault = next((f for f in fake._faults if f["method"] == self.command and f["path"].search(path)
-                                  and f["times"] > 0), None)
-                    if fault:
-                        fault["times"] -= 1
-                        return self._send(fault["status"], {"message": f"{fault['status']} injected"}, fault["headers"])
-                    if self.headers.get("PRIVATE-TOKEN") != fake.token:
-                        return self._send(401, {"message": "401 Unauthorized"})
-                    status, body = fake.answer(self.command, path, query, data)
-                    return self._send(status, body)
-
-            def _send(self, status, body, headers=None):
-                raw = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(raw)))
-                for k, v in (headers or {}).items():
-                    self.send_header(k, str(v))
-                self.end_headers()
-                self.wfile.write(raw)
-
-            do_GET = do_POST = do_PUT = do_DELETE = _serve
-
-        return Handler
+    def respond(self, method: str, path: str, query: dict, data, headers) -> tuple[int, object]:
+        if headers.get("PRIVATE-TOKEN") != self.token:
+            return 401, {"message": "401 Unauthorized"}
+        return self.answer(method, path, query, data or {})
