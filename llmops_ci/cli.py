@@ -22,6 +22,11 @@ EXIT_CODES = """exit codes:
 """
 
 
+def _command(sub, name: str, **kwargs) -> argparse.ArgumentParser:
+    """A subcommand whose --help ends with the exit codes, its description kept as written."""
+    return sub.add_parser(name, epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter, **kwargs)
+
+
 def _common(p: argparse.ArgumentParser, record: bool = True, registry: bool = False) -> None:
     p.add_argument("--config", default=os.environ.get("LLMOPS_CONFIG", "llmops.yaml"), metavar="PATH",
                    help="pipeline config (default: ./llmops.yaml, or $LLMOPS_CONFIG)")
@@ -41,20 +46,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"llmops-ci {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    p = sub.add_parser("validate", help="check llmops.yaml and every file it refers to",
-                       description="Check llmops.yaml against its schema and check what it refers to "
-                                   "(datasets, model directory, suites, gate policies, environment aliases). "
-                                   "Reports every problem at once, one line each.",
-                       epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = _command(sub, "validate", help="check llmops.yaml and every file it refers to",
+                 description="Check llmops.yaml against its schema and check what it refers to "
+                             "(datasets, model directory, suites, gate policies, environment aliases). "
+                             "Reports every problem at once, one line each.")
     _common(p, record=False)
     p.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
     p.set_defaults(func=cmd_validate)
 
-    p = sub.add_parser("finetune", help="fine-tune the base model here or as a SkyPilot managed job",
-                       description="Build the finetune task from llmops.yaml and run it: on this machine "
-                                   "(backend local, the default) or as a SkyPilot managed job on cloud GPUs "
-                                   "(backend skypilot). A rerun resumes from the last checkpoint.",
-                       epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = _command(sub, "finetune", help="fine-tune the base model here or as a SkyPilot managed job",
+                 description="Build the finetune task from llmops.yaml and run it: on this machine "
+                             "(backend local, the default) or as a SkyPilot managed job on cloud GPUs "
+                             "(backend skypilot). A rerun resumes from the last checkpoint.")
     _common(p)
     p.add_argument("--backend", choices=("local", "skypilot"), help="override training.backend")
     p.add_argument("--dry-run", action="store_true",
@@ -66,12 +69,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.set_defaults(func=cmd_finetune)
 
-    p = sub.add_parser("evaluate", help="score the model with domain suites and judge the gates",
-                       description="Run the domain suites on the candidate (batched, cached generation; DeepEval "
-                                   "metrics), judge the gate policies against thresholds and against the model behind "
-                                   "the baseline alias (paired non-inferiority), and write results.json, summary.md, "
-                                   "junit.xml and report.html. Exit 1 when a required gate fails.",
-                       epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = _command(sub, "evaluate", help="score the model with domain suites and judge the gates",
+                 description="Run the domain suites on the candidate (batched, cached generation; DeepEval "
+                             "metrics), judge the gate policies against thresholds and against the model behind "
+                             "the baseline alias (paired non-inferiority), and write results.json, summary.md, "
+                             "junit.xml and report.html. Exit 1 when a required gate fails.")
     _common(p, registry=True)
     p.add_argument("--model", metavar="DIR|URI",
                    help="model directory or models:/NAME@ALIAS (default: what finetune wrote, else @candidate)")
@@ -87,13 +89,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.set_defaults(func=cmd_evaluate)
 
-    p = sub.add_parser("report", help="publish an evaluation to the forge: a check per domain, the PR comment",
-                       description="Read the results.json that evaluate wrote and publish it where reviewers look: one "
-                                   "check per domain named llmops/<domain> (GitHub check runs, or commit statuses when "
-                                   "the token cannot create check runs; GitLab commit statuses; .llmops/checks.json "
-                                   "locally), the report as one pull/merge request comment edited in place on every "
-                                   "push, and the job summary. Publishes verdicts; never re-judges them.",
-                       epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = _command(sub, "report", help="publish an evaluation to the forge: a check per domain, the PR comment",
+                 description="Read the results.json that evaluate wrote and publish it where reviewers look: one "
+                             "check per domain named llmops/<domain> (GitHub check runs, or commit statuses when "
+                             "the token cannot create check runs; GitLab commit statuses; .llmops/checks.json "
+                             "locally), the report as one pull/merge request comment edited in place on every "
+                             "push, and the job summary. Publishes verdicts; never re-judges them.")
     _common(p, record=False)
     p.add_argument("--report-dir", metavar="DIR", help="where evaluate wrote its reports (default: .llmops/report)")
     p.add_argument("--sha", metavar="SHA", help="commit to attach the checks to (default: the pull request's head, "
@@ -103,23 +104,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.set_defaults(func=cmd_report)
 
-    p = sub.add_parser("register", help="register a model directory in MLflow with provenance, alias `candidate`",
-                       description="Log a Hugging Face model directory to MLflow (transformers flavor), register a version "
-                                   "tagged with its provenance and point the alias `candidate` at it. The same model files "
-                                   "registered again return the existing version.",
-                       epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = _command(sub, "register", help="register a model directory in MLflow with provenance, alias `candidate`",
+                 description="Log a Hugging Face model directory to MLflow (transformers flavor), register a version "
+                             "tagged with its provenance and point the alias `candidate` at it. The same model files "
+                             "registered again return the existing version.")
     _common(p, registry=True)
     p.add_argument("--model", metavar="DIR", help="model directory (default: what `finetune` wrote in the run record)")
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.set_defaults(func=cmd_register)
 
-    p = sub.add_parser("promote", help="move an environment's alias to a version when every requirement holds",
-                       description="Promote a version to the next rung of the ladder in llmops.yaml. Checks, each by name: "
-                                   "the version's files are intact; the gates the environment requires passed for this "
-                                   "version under the current suites and policies; the ladder is walked in order; the "
-                                   "approvals satisfy the environment's rule. Refusal: exit 1, one line per unmet "
-                                   "requirement. Serialised per registered model by a lock in the registry's store.",
-                       epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = _command(sub, "promote", help="move an environment's alias to a version when every requirement holds",
+                 description="Promote a version to the next rung of the ladder in llmops.yaml. Checks, each by name: "
+                             "the version's files are intact; the gates the environment requires passed for this "
+                             "version under the current suites and policies; the ladder is walked in order; the "
+                             "approvals satisfy the environment's rule. Refusal: exit 1, one line per unmet "
+                             "requirement. Serialised per registered model by a lock in the registry's store.")
     _common(p, record=False, registry=True)
     p.add_argument("--to", required=True, metavar="ENV", help="environment to promote to (a rung of `environments`)")
     p.add_argument("--version", type=int, metavar="N",
@@ -128,11 +127,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.set_defaults(func=cmd_promote)
 
-    p = sub.add_parser("rollback", help="point an environment back at its previous version",
-                       description="Move ENV's alias back to the version it had before (or --to N); audited and recorded "
-                                   "as a deployment like a promotion. Approvals only when the environment's "
-                                   "requires.rollback_approvals asks for them.",
-                       epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = _command(sub, "rollback", help="point an environment back at its previous version",
+                 description="Move ENV's alias back to the version it had before (or --to N); audited and recorded "
+                             "as a deployment like a promotion. Approvals only when the environment's "
+                             "requires.rollback_approvals asks for them.")
     _common(p, record=False, registry=True)
     p.add_argument("--env", required=True, metavar="ENV")
     p.add_argument("--to", type=int, metavar="N", help="version to go back to (default: the previous one)")
@@ -140,11 +138,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.set_defaults(func=cmd_rollback)
 
-    p = sub.add_parser("approve", help="record an approval of a version for an environment (local forge)",
-                       description="Record that NAME approves deploying version N (of the commit it was built from) to "
-                                   "ENV. The approval is an entry in the hash-chained audit trail. On GitHub and GitLab "
-                                   "approvals come from the forge instead.",
-                       epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = _command(sub, "approve", help="record an approval of a version for an environment (local forge)",
+                 description="Record that NAME approves deploying version N (of the commit it was built from) to "
+                             "ENV. The approval is an entry in the hash-chained audit trail. On GitHub and GitLab "
+                             "approvals come from the forge instead.")
     _common(p, record=False, registry=True)
     p.add_argument("--env", required=True, metavar="ENV")
     p.add_argument("--version", required=True, type=int, metavar="N")
@@ -154,50 +151,43 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.set_defaults(func=cmd_approve)
 
-    p = sub.add_parser("audit", help="show, verify or export the audit trail",
-                       epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = _command(sub, "audit", help="show, verify or export the audit trail")
     asub = p.add_subparsers(dest="audit_command", metavar="ACTION", required=True)
-    q = asub.add_parser("show", help="list audit entries", epilog=EXIT_CODES,
-                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    q = _command(asub, "show", help="list audit entries")
     _common(q, record=False, registry=True)
     q.add_argument("--env", metavar="ENV")
     q.add_argument("--version", type=int, metavar="N")
     q.add_argument("--format", choices=("text", "json"), default="text")
     q.set_defaults(func=cmd_audit_show)
-    q = asub.add_parser("verify", help="check the hash chain; exit 1 naming the first bad entry",
-                        epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    q = _command(asub, "verify", help="check the hash chain; exit 1 naming the first bad entry")
     _common(q, record=False, registry=True)
     q.add_argument("--file", metavar="PATH", help="verify a mirror or JSONL export instead of the registry's chain")
     q.set_defaults(func=cmd_audit_verify)
-    q = asub.add_parser("export", help="write the audit trail as JSONL or CSV to stdout",
-                        epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    q = _command(asub, "export", help="write the audit trail as JSONL or CSV to stdout")
     _common(q, record=False, registry=True)
     q.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
     q.add_argument("--env", metavar="ENV")
     q.add_argument("--version", type=int, metavar="N")
     q.set_defaults(func=cmd_audit_export)
 
-    p = sub.add_parser("demo", help="the whole ladder end to end on this machine: no cloud, no forge",
-                       description="Copy the shipped example into --workdir (a git repository of its own) and run "
-                                   "it all there: fine-tune v1, evaluate it on the four domain suites, register, "
-                                   "promote to staging, record a local approval, promote to production; then "
-                                   "fine-tune v2 with a changed config and show the gate comparing it with "
-                                   "production. A few minutes on two CPU cores.",
-                       epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = _command(sub, "demo", help="the whole ladder end to end on this machine: no cloud, no forge",
+                 description="Copy the shipped example into --workdir (a git repository of its own) and run "
+                             "it all there: fine-tune v1, evaluate it on the four domain suites, register, "
+                             "promote to staging, record a local approval, promote to production; then "
+                             "fine-tune v2 with a changed config and show the gate comparing it with "
+                             "production. A few minutes on two CPU cores.")
     p.add_argument("--workdir", default="llmops-demo", metavar="DIR",
                    help="folder to run in (default: ./llmops-demo; an earlier demo's folder is made anew)")
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.set_defaults(func=cmd_demo)
 
-    p = sub.add_parser("github", help="GitHub helpers", epilog=EXIT_CODES,
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = _command(sub, "github", help="GitHub helpers")
     gsub = p.add_subparsers(dest="github_command", metavar="ACTION", required=True)
-    q = gsub.add_parser("protect", help="make the llmops/<domain> checks required on a branch (idempotent)",
-                        description="Add llmops/<domain> for every suite in evaluation.suites (or --check NAME) to "
-                                    "the branch's required status checks, keeping every other protection setting. "
-                                    "Run again, it changes nothing and says so. Needs a token with administration: "
-                                    "write on the repository (GITHUB_TOKEN cannot).",
-                        epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    q = _command(gsub, "protect", help="make the llmops/<domain> checks required on a branch (idempotent)",
+                 description="Add llmops/<domain> for every suite in evaluation.suites (or --check NAME) to "
+                             "the branch's required status checks, keeping every other protection setting. "
+                             "Run again, it changes nothing and says so. Needs a token with administration: "
+                             "write on the repository (GITHUB_TOKEN cannot).")
     _common(q, record=False)
     q.add_argument("--branch", required=True, metavar="NAME")
     q.add_argument("--check", action="append", metavar="NAME", help="check name to require (repeatable; default: "
@@ -205,17 +195,14 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--format", choices=("text", "json"), default="text")
     q.set_defaults(func=cmd_github_protect)
 
-    p = sub.add_parser("registry", help="inspect the model registry",
-                       epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = _command(sub, "registry", help="inspect the model registry")
     rsub = p.add_subparsers(dest="registry_command", metavar="ACTION", required=True)
-    q = rsub.add_parser("show", help="list versions with their aliases and provenance",
-                        epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    q = _command(rsub, "show", help="list versions with their aliases and provenance")
     _common(q, record=False, registry=True)
     q.add_argument("--name", help="registered model name (default: registry.model_name or project.name)")
     q.add_argument("--format", choices=("text", "json"), default="text")
     q.set_defaults(func=cmd_registry_show)
-    q = rsub.add_parser("card", help="build a version's model card (Markdown or JSON) and log it to MLflow",
-                        epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    q = _command(rsub, "card", help="build a version's model card (Markdown or JSON) and log it to MLflow")
     _common(q, record=False, registry=True)
     q.add_argument("--version", type=int, metavar="N", help="version (default: the one behind `candidate`)")
     q.add_argument("--format", choices=("md", "json"), default="md")
