@@ -35,7 +35,6 @@ STAGE_FLAGS = {
     "rollback": {"env": "--env", "to": "--to"},
 }
 SWITCHES = {"finetune": {"detach": "--detach"}}
-SUMMARY_LIMIT = 1024 * 1024  # GitHub's cap on one step's job summary
 
 
 def _env(name: str, default: str = "") -> str:
@@ -82,13 +81,10 @@ def write_outputs(outputs: dict[str, str]) -> None:
 
 
 def append_summary(markdown: str) -> None:
-    path = os.environ.get("GITHUB_STEP_SUMMARY")
-    if not path:
-        return
-    if len(markdown.encode()) > SUMMARY_LIMIT:
-        markdown = markdown.encode()[:SUMMARY_LIMIT - 200].decode(errors="ignore") + "\n\n… (cut: see the report artifact)\n"
-    with open(path, "a", encoding="utf-8") as fh:
-        fh.write(markdown.rstrip() + "\n\n")
+    # Imported here: `action.py install` runs before llmops-ci is installed, with the stdlib only.
+    from llmops_ci.scm.base import append_job_summary
+
+    append_job_summary(markdown)
 
 
 # -- install ---------------------------------------------------------------------------------------

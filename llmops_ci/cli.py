@@ -377,15 +377,15 @@ def cmd_report(args) -> int:
 def cmd_github_protect(args) -> int:
     from llmops_ci.config import load_config
     from llmops_ci.errors import BadInput
+    from llmops_ci.scm import adapter
     from llmops_ci.scm.base import CHECK_PREFIX
-    from llmops_ci.scm.github import GitHubForge
 
     config = load_config(args.config)
     checks = args.check or [CHECK_PREFIX + s for s in (config.data.get("evaluation") or {}).get("suites") or []]
     if not checks:
         raise BadInput(f"{config.display}: evaluation.suites: no suites, so no checks to require; add suites or "
                        "pass --check NAME")
-    result = GitHubForge(config, say=_progress).protect(args.branch, checks)
+    result = adapter("github", config)(config, say=_progress).protect(args.branch, checks)
     if args.format == "json":
         print(json.dumps(result, indent=2, sort_keys=True))
     else:

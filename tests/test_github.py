@@ -13,6 +13,7 @@ connection errors, and the one-line errors for 401/403/404. Not covered: a real 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 from pathlib import Path
@@ -508,6 +509,21 @@ def test_auto_detection_needs_a_token_and_says_so(project, tmp_path):
     with pytest.raises(BadInput) as err:
         open_forge(load_config(project / "llmops.yaml"), env={})
     assert "forge.token_env: $GITHUB_TOKEN is empty" in str(err.value)
+
+
+def test_a_forge_whose_library_is_missing_names_the_extra(project, tmp_path):
+    """github3.py made unimportable in the CLI's process, as on an install without the github extra."""
+    import sys
+
+    report_ready(project)
+    code = ("import sys; sys.modules['github3'] = None; from llmops_ci.cli import main; "
+            "sys.exit(main(['report', '--sha', '" + HEAD + "']))")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=project, capture_output=True, text=True,
+                          env={**os.environ, "GITHUB_ACTIONS": "true", "GITHUB_TOKEN": TOKEN,
+                               "GITHUB_REPOSITORY": "acme/llm"})
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    (line,) = proc.stderr.strip().splitlines()
+    assert "forge.type" in line and "pip install 'llmops-ci[github]'" in line and "Traceback" not in proc.stderr
 
 
 def minimal_results() -> dict:

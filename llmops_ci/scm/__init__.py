@@ -47,10 +47,21 @@ def open_forge(config, env=None, say=None):
         print(f"forge: {kind} CI detected but ${token_env} is empty; checks, comments and deployments go to "
               ".llmops/ (set the token, or forge.type: local to silence this)", file=sys.stderr, flush=True)
         return LocalForge(config)
-    if kind == "github":
-        from llmops_ci.scm.github import GitHubForge
+    return adapter(kind, config)(config, env, say)
 
-        return GitHubForge(config, env, say)
-    from llmops_ci.scm.gitlab import GitLabForge
 
-    return GitLabForge(config, env, say)
+def adapter(kind: str, config):
+    """The forge class of ``kind``; BadInput naming the extra when its library is not installed."""
+    from llmops_ci.errors import BadInput
+
+    try:
+        if kind == "github":
+            from llmops_ci.scm.github import GitHubForge
+
+            return GitHubForge
+        from llmops_ci.scm.gitlab import GitLabForge
+
+        return GitLabForge
+    except ImportError as exc:
+        raise BadInput(f"{config.display}: forge.type: the {kind} forge needs {exc.name}, which is not installed: "
+                       f"pip install 'llmops-ci[{kind}]' (or set forge.type: local)") from None

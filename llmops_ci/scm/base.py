@@ -7,6 +7,7 @@ the evaluation's internals; the evaluation never sees a forge.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import sys
 from dataclasses import dataclass, field
 
@@ -25,6 +26,20 @@ def forge_token(forge: dict, kind: str, env) -> tuple[str, str | None]:
     name = forge.get("token_env") or TOKEN_ENV[kind]
     value = env.get(name) or (env.get("GH_TOKEN") if name == "GITHUB_TOKEN" else None)
     return name, value or None
+
+
+JOB_SUMMARY_LIMIT = 1024 * 1024  # GitHub's cap on one step's job summary
+
+
+def append_job_summary(markdown: str) -> None:
+    """Add Markdown to the GitHub Actions job summary ($GITHUB_STEP_SUMMARY), cut to its cap."""
+    path = os.environ.get("GITHUB_STEP_SUMMARY")
+    if not path:
+        return
+    if len(markdown.encode()) > JOB_SUMMARY_LIMIT:
+        markdown = markdown.encode()[:JOB_SUMMARY_LIMIT - 200].decode(errors="ignore") + "\n\n… (cut: see the report artifact)\n"
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(markdown.rstrip() + "\n\n")
 
 
 def utc_now() -> str:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from llmops_ci.config import load_config
 from llmops_ci.errors import BadInput
-from llmops_ci.scm.base import CHECK_PREFIX, CHECK_SUMMARY_LIMIT, Check, ReadOnlyToken, marker
+from llmops_ci.scm.base import CHECK_PREFIX, CHECK_SUMMARY_LIMIT, Check, ReadOnlyToken, append_job_summary, marker
 
 LEVEL = {"fail": "failure", "warn": "warning"}
 MAX_CASE_ANNOTATIONS = 200  # per domain: enough to point at the pattern, not a wall of notes
@@ -167,8 +167,6 @@ def run_report(config_path: str | None, report_dir: str | None = None, sha: str 
         progress(f"report: comment {out['comment']['action']} on #{number}")
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary:
-        from llmops_ci.action import append_summary
-
-        append_summary(body)
+        append_job_summary(body)
         out["job_summary"] = summary
     return out
